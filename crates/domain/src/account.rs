@@ -1,0 +1,151 @@
+//! Accounts: distributors, partners and the lifecycle they share.
+
+use std::fmt;
+use std::str::FromStr;
+
+use time::OffsetDateTime;
+
+use crate::catalog::PlanId;
+use crate::ids::{DistributorId, PartnerId, WorkerId};
+use crate::values::{BillingInterval, Currency, DisplayName, Email, InvalidValue};
+
+/// Where an account is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountStatus {
+    /// Provisioned, not yet activated: its keys (if any) are refused.
+    Pending,
+    Active,
+    /// Stopped by its distributor or the operator.
+    Suspended,
+}
+
+/// A lifecycle change that is not allowed from the current status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IllegalTransition {
+    #[error("the account is already active")]
+    AlreadyActive,
+    #[error("the account is already suspended")]
+    AlreadySuspended,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        self == Self::Active
+    }
+
+    /// Pending or suspended → active.
+    pub fn activate(self) -> Result<Self, IllegalTransition> {
+        match self {
+            Self::Pending | Self::Suspended => Ok(Self::Active),
+            Self::Active => Err(IllegalTransition::AlreadyActive),
+        }
+    }
+
+    /// Active or pending → suspended.
+    pub fn suspend(self) -> Result<Self, IllegalTransition> {
+        match self {
+            Self::Pending | Self::Active => Ok(Self::Suspended),
+            Self::Suspended => Err(IllegalTransition::AlreadySuspended),
+        }
+    }
+}
+
+impl FromStr for AccountStatus {
+    type Err = InvalidValue;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "pending" => Ok(Self::Pending),
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            _ => Err(InvalidValue {
+                reason: "must be one of active, suspended, pending",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distributor {
+    pub id: DistributorId,
+    pub company: DisplayName,
+    pub email: Email,
+    pub status: AccountStatus,
+    pub created_at: OffsetDateTime,
+}
+
+/// How a partner pays: the currency and interval of its subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillingSettings {
+    pub currency: Currency,
+    pub interval: BillingInterval,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub id: PartnerId,
+    /// `None` for a direct partner that no distributor manages.
+    pub distributor_id: Option<DistributorId>,
+    pub company: DisplayName,
+    pub email: Email,
+    /// The admin contact's name.
+    pub name: DisplayName,
+    pub plan: PlanId,
+    pub status: AccountStatus,
+    pub billing: BillingSettings,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A worker: one of the vendor's scanners, which executes runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worker {
+    pub id: WorkerId,
+    pub name: DisplayName,
+    pub created_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountStatus::*;
+    use super::*;
+
+    #[test]
+    fn legal_transitions() {
+        assert_eq!(Pending.activate(), Ok(Active));
+        assert_eq!(Suspended.activate(), Ok(Active));
+        assert_eq!(Active.suspend(), Ok(Suspended));
+        assert_eq!(Pending.suspend(), Ok(Suspended));
+    }
+
+    #[test]
+    fn repeated_transitions_are_refused() {
+        assert_eq!(Active.activate(), Err(IllegalTransition::AlreadyActive));
+        assert_eq!(
+            Suspended.suspend(),
+            Err(IllegalTransition::AlreadySuspended)
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip_through_text() {
+        for s in [Pending, Active, Suspended] {
+            assert_eq!(s.as_str().parse::<AccountStatus>(), Ok(s));
+        }
+        assert!("Active".parse::<AccountStatus>().is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! partnerd's domain: the rules of the channel-partner platform, the value types they speak in,
+//! the ports they need, and the use-case services built on those ports. No I/O lives here.
+
+pub mod account;
+pub mod catalog;
+pub mod ids;
+pub mod keys;
+pub mod ports;
+pub mod services;
+pub mod values;
+
+#[cfg(feature = "mocks")]
+pub mod testing;

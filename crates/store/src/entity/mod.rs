@@ -1,0 +1,6 @@
+//! sea-orm entities: the tables as rows. Private to the store; repositories convert them to
+//! domain types at the edge.
+
+pub(crate) mod distributor;
+pub(crate) mod partner;
+pub(crate) mod worker;

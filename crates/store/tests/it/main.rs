@@ -1,0 +1,6 @@
+//! Store tests (tier c): every repository against a real database, a fresh one per test, on
+//! SQLite and on PostgreSQL.
+
+mod accounts;
+mod keys;
+mod support;
