@@ -1,0 +1,129 @@
+//! The command line. Every flag has a `PARTNERD_*` environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use partnerd_domain::values::{BillingInterval, Currency};
+
+#[derive(Debug, Parser)]
+#[command(name = "partnerd", version, about = "Channel-partner platform server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format on stderr.
+    #[arg(long, env = "PARTNERD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Brings the database schema up to date, then serves the API.
+    Serve(ServeArgs),
+    /// Brings the database schema up to date and exits.
+    Migrate(DatabaseArgs),
+    /// Operator commands; each prints one JSON object on stdout.
+    Admin(AdminArgs),
+    /// Creates (or reuses) a SQLite demo with a distributor, a partner and a worker, prints their
+    /// fresh keys and curl commands that work as printed, then serves.
+    Quickstart(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://FILE` (or a plain path), or `postgres://user@host:5432/db`.
+    #[arg(long, env = "PARTNERD_DATABASE_URL", default_value = "sqlite://partnerd.db")]
+    pub database_url: String,
+
+    /// A catalog TOML file replacing the built-in products and plans.
+    #[arg(long, env = "PARTNERD_CATALOG")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, env = "PARTNERD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Refuse requests whose X-Forwarded-Proto is not https (TLS ends at your proxy).
+    #[arg(long, env = "PARTNERD_REQUIRE_HTTPS")]
+    pub require_https: bool,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "PARTNERD_HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Creates an active distributor and prints its id and key (shown once).
+    CreateDistributor {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Creates an active partner and prints its id and key (shown once).
+    CreatePartner {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        email: String,
+        /// The admin contact's name.
+        #[arg(long)]
+        name: String,
+        /// A plan from the catalog: starter, professional, enterprise.
+        #[arg(long)]
+        plan: String,
+        /// The distributor that manages this partner (omit for a direct partner).
+        #[arg(long)]
+        distributor: Option<String>,
+        #[arg(long, default_value = "USD", value_parser = parse_currency)]
+        currency: Currency,
+        #[arg(long, default_value = "quarterly", value_parser = parse_interval)]
+        interval: BillingInterval,
+    },
+    /// Creates a worker (a scanner) and prints its id and key (shown once).
+    CreateWorker {
+        #[arg(long)]
+        name: String,
+    },
+    /// Suspends a distributor: its key gets 403 DISTRIBUTOR_INACTIVE; its partners keep working.
+    SuspendDistributor {
+        #[arg(long)]
+        id: String,
+    },
+    /// Reactivates a suspended distributor.
+    ActivateDistributor {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+fn parse_currency(raw: &str) -> Result<Currency, String> {
+    raw.parse().map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
+}
+
+fn parse_interval(raw: &str) -> Result<BillingInterval, String> {
+    raw.parse().map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
+}

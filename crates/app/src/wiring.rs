@@ -1,0 +1,82 @@
+//! Wiring: the store behind every port, the services over them.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use partnerd_domain::catalog::Catalog;
+use partnerd_domain::services::{AdminService, AuthService, ProfileService};
+use partnerd_http::AppState;
+use partnerd_store::{DbConfig, Store};
+
+use crate::cli::DatabaseArgs;
+use crate::system::{OsRandom, SystemClock};
+
+pub struct Platform {
+    pub store: Arc<Store>,
+    pub catalog: Arc<Catalog>,
+}
+
+impl Platform {
+    /// Opens the database and brings its schema up to date.
+    pub async fn open(args: &DatabaseArgs) -> anyhow::Result<Self> {
+        let catalog = match &args.catalog {
+            None => Catalog::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                Catalog::from_toml(&text).with_context(|| format!("loading the catalog {}", path.display()))?
+            }
+        };
+        let store = Store::open(&DbConfig::new(&args.database_url))
+            .await
+            .with_context(|| format!("opening the database at {}", redact_url(&args.database_url)))?;
+        Ok(Self { store: Arc::new(store), catalog: Arc::new(catalog) })
+    }
+
+    pub fn admin(&self) -> AdminService {
+        let s = &self.store;
+        AdminService::new(
+            s.clone(),
+            s.clone(),
+            s.clone(),
+            s.clone(),
+            self.catalog.clone(),
+            Arc::new(SystemClock),
+            Arc::new(OsRandom),
+            Arc::new(OsRandom),
+        )
+    }
+
+    pub fn app_state(&self) -> AppState {
+        let s = &self.store;
+        AppState {
+            auth: Arc::new(AuthService::new(s.clone())),
+            profiles: Arc::new(ProfileService::new(s.clone(), s.clone(), self.catalog.clone(), Arc::new(SystemClock))),
+        }
+    }
+}
+
+/// A database URL fit for a log line or an error: the password, if any, is hidden.
+pub fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if rest.contains(':') && at > scheme.len() => {
+            let credentials = &url[scheme.len() + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***{}", &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://partnerd.db"), "sqlite://partnerd.db");
+    }
+}

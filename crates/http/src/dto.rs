@@ -1,0 +1,115 @@
+//! Wire types: named for the wire, camelCase as in the reference, converted from domain types.
+
+use partnerd_domain::services::{DistributorProfile, PartnerProfile};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::macros::format_description;
+use utoipa::ToSchema;
+
+/// RFC 3339 in UTC with a `Z`, to the second: `2026-04-03T10:10:00Z`.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    utc.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
+        .expect("every UTC time formats")
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerUsageOut {
+    /// The current calendar month in UTC, `YYYY-MM`.
+    #[schema(example = "2026-04")]
+    pub month: String,
+    /// Runs counted against this month's limit (a run that fails gives its unit back).
+    pub runs_used: u64,
+    /// The plan's monthly run limit; `-1` means unlimited.
+    pub runs_limit: i64,
+    pub customers_count: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerMeOut {
+    #[schema(example = "prt_3f9a0c1b2d4e5f6a7b8c9d0e")]
+    pub id: String,
+    pub company: String,
+    pub email: String,
+    #[schema(example = "professional")]
+    pub plan: String,
+    #[schema(example = "active")]
+    pub status: String,
+    pub usage: PartnerUsageOut,
+    #[schema(example = "2026-01-15T09:30:00Z")]
+    pub created_at: String,
+}
+
+impl From<PartnerProfile> for PartnerMeOut {
+    fn from(p: PartnerProfile) -> Self {
+        Self {
+            id: p.partner.id.to_string(),
+            company: p.partner.company.as_str().to_owned(),
+            email: p.partner.email.as_str().to_owned(),
+            plan: p.partner.plan.to_string(),
+            status: p.partner.status.to_string(),
+            usage: PartnerUsageOut {
+                month: p.usage.month.to_string(),
+                runs_used: p.usage.runs_used,
+                runs_limit: p.usage.runs_limit.as_wire(),
+                customers_count: p.usage.customers_count,
+            },
+            created_at: timestamp(p.partner.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributorUsageOut {
+    #[schema(example = "2026-04")]
+    pub month: String,
+    /// Runs this month across all the distributor's partners, as counted against their limits.
+    pub total_runs: u64,
+    /// Customers of all the distributor's partners.
+    pub total_customers: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributorMeOut {
+    #[schema(example = "dist_3f9a0c1b2d4e5f6a7b8c9d0e")]
+    pub id: String,
+    pub company: String,
+    pub email: String,
+    pub status: String,
+    pub partners_count: u64,
+    pub usage: DistributorUsageOut,
+    pub created_at: String,
+}
+
+impl From<DistributorProfile> for DistributorMeOut {
+    fn from(p: DistributorProfile) -> Self {
+        Self {
+            id: p.distributor.id.to_string(),
+            company: p.distributor.company.as_str().to_owned(),
+            email: p.distributor.email.as_str().to_owned(),
+            status: p.distributor.status.to_string(),
+            partners_count: p.totals.partners_count,
+            usage: DistributorUsageOut {
+                month: p.month.to_string(),
+                total_runs: p.totals.runs_in_month,
+                total_customers: p.totals.customers_count,
+            },
+            created_at: timestamp(p.distributor.created_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_utc_seconds_with_z() {
+        assert_eq!(timestamp(datetime!(2026-04-03 20:10:00.987 +10:00)), "2026-04-03T10:10:00Z");
+    }
+}

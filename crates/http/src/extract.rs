@@ -1,0 +1,142 @@
+//! Request extractors that answer bad input in the reference envelope, naming the field.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::{PathError, QueryPayloadError};
+use actix_web::{FromRequest, HttpRequest, http::header};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted (1 MiB); anything bigger is `413 PAYLOAD_TOO_LARGE`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON body. Unlike actix's `Json`, errors name the offending field: syntax errors are
+/// `INVALID_JSON`, absent required fields `MISSING_FIELD`, wrong types or values `INVALID_FIELD`.
+/// The body is parsed whatever its `Content-Type`, since curl's `-d` sends a form type by default.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+                return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+            }
+            let mut body = Vec::with_capacity(declared.unwrap_or(0));
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::invalid_json(format!("the body could not be read ({e})")))?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(ApiJson)
+        })
+    }
+}
+
+/// Parses a JSON document into `T`, classifying failures as the reference does.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid_json("the body is empty"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => data_error(&path, &inner.to_string()),
+            _ => ApiError::invalid_json(inner),
+        }
+    })?;
+    de.end().map_err(ApiError::invalid_json)?;
+    Ok(value)
+}
+
+/// serde reports an absent field as "missing field `x`" at the path of its parent object.
+fn data_error(path: &str, message: &str) -> ApiError {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        let full = if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
+        return ApiError::missing_field(&full);
+    }
+    let field = if path == "." || path.is_empty() { "body" } else { path };
+    ApiError::invalid_field(field, message)
+}
+
+/// Query-string errors (actix `Query`) in the envelope.
+pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let detail = err.to_string();
+    let detail = detail.strip_prefix("Query deserialize error: ").unwrap_or(&detail);
+    ApiError::invalid_field("query", detail).into()
+}
+
+/// Path-segment errors (actix `Path`) in the envelope.
+pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid_field("path", err).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        tenant_id: String,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Nested {
+        currency: String,
+    }
+
+    fn code_and_message(body: &str) -> (&'static str, String) {
+        let err = parse_json::<Body>(body.as_bytes()).unwrap_err();
+        (err.code(), err.to_string())
+    }
+
+    #[test]
+    fn syntax_errors_are_invalid_json() {
+        assert_eq!(code_and_message("{\"name\": ").0, "INVALID_JSON");
+        assert_eq!(code_and_message("").0, "INVALID_JSON");
+        assert_eq!(code_and_message("{\"name\":\"a\",\"tenantId\":\"b\"} trailing").0, "INVALID_JSON");
+    }
+
+    #[test]
+    fn absent_fields_are_named() {
+        let (code, message) = code_and_message("{\"name\": \"a\"}");
+        assert_eq!(code, "MISSING_FIELD");
+        assert!(message.contains("'tenantId'"), "{message}");
+        let (code, message) = code_and_message("{\"name\":\"a\",\"tenantId\":\"b\",\"nested\":{}}");
+        assert_eq!(code, "MISSING_FIELD");
+        assert!(message.contains("'nested.currency'"), "{message}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let (code, message) = code_and_message("{\"name\": 5, \"tenantId\": \"b\"}");
+        assert_eq!(code, "INVALID_FIELD");
+        assert!(message.contains("'name'"), "{message}");
+        let (code, _) = code_and_message("[1, 2]");
+        assert_eq!(code, "INVALID_FIELD");
+    }
+}

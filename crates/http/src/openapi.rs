@@ -1,0 +1,43 @@
+//! The OpenAPI document, served at `GET /openapi.json`. Paths are listed under `/v1`; every one
+//! is also served under `/api/v1`.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{distributor, partner};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "partnerd",
+        description = "Channel-partner platform: distributors provision partners, partners manage customers \
+                       and trigger assessment runs. Every path is also served under /api/v1.",
+    ),
+    paths(partner::me, distributor::me),
+    modifiers(&KeyHeaders),
+    tags(
+        (name = "Partner", description = "The Partner API: X-Partner-Key (pk_live_…)"),
+        (name = "Distributor", description = "The Distributor API: X-Distributor-Key (dk_live_…)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct KeyHeaders;
+
+impl Modify for KeyHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, header) in [
+            ("partnerKey", "X-Partner-Key"),
+            ("distributorKey", "X-Distributor-Key"),
+            ("workerKey", "X-Worker-Key"),
+        ] {
+            components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
+        }
+    }
+}
+
+pub(crate) async fn serve() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
