@@ -18,8 +18,24 @@ pub async fn run(platform: &Platform, command: AdminCommand) -> Result<Value, Ad
                 "status": d.status.as_str(), "key": key.reveal(), "createdAt": timestamp(d.created_at),
             })
         }
-        AdminCommand::CreatePartner { company, email, name, plan, distributor, currency, interval } => {
-            let new = NewPartner { company, email, name, plan, distributor, currency, interval };
+        AdminCommand::CreatePartner {
+            company,
+            email,
+            name,
+            plan,
+            distributor,
+            currency,
+            interval,
+        } => {
+            let new = NewPartner {
+                company,
+                email,
+                name,
+                plan,
+                distributor,
+                currency,
+                interval,
+            };
             let (p, key) = admin.create_partner(new).await?;
             json!({
                 "id": p.id.to_string(), "company": p.company.as_str(), "email": p.email.as_str(),
@@ -37,12 +53,16 @@ pub async fn run(platform: &Platform, command: AdminCommand) -> Result<Value, Ad
         // distributor ends in the state asked for.
         AdminCommand::SuspendDistributor { id } => match admin.suspend_distributor(&id).await {
             Ok(d) => json!({"id": d.id.to_string(), "status": d.status.as_str()}),
-            Err(AdminError::IllegalTransition(IllegalTransition::AlreadySuspended)) => json!({"id": id, "status": "suspended"}),
+            Err(AdminError::IllegalTransition(IllegalTransition::AlreadySuspended)) => {
+                json!({"id": id, "status": "suspended"})
+            }
             Err(e) => return Err(e),
         },
         AdminCommand::ActivateDistributor { id } => match admin.activate_distributor(&id).await {
             Ok(d) => json!({"id": d.id.to_string(), "status": d.status.as_str()}),
-            Err(AdminError::IllegalTransition(IllegalTransition::AlreadyActive)) => json!({"id": id, "status": "active"}),
+            Err(AdminError::IllegalTransition(IllegalTransition::AlreadyActive)) => {
+                json!({"id": id, "status": "active"})
+            }
             Err(e) => return Err(e),
         },
     })

@@ -13,7 +13,13 @@ pub struct Cli {
     pub command: Command,
 
     /// Log format on stderr.
-    #[arg(long, env = "PARTNERD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "PARTNERD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 
@@ -39,7 +45,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
     /// `sqlite://FILE` (or a plain path), or `postgres://user@host:5432/db`.
-    #[arg(long, env = "PARTNERD_DATABASE_URL", default_value = "sqlite://partnerd.db")]
+    #[arg(
+        long,
+        env = "PARTNERD_DATABASE_URL",
+        default_value = "sqlite://partnerd.db"
+    )]
     pub database_url: String,
 
     /// A catalog TOML file replacing the built-in products and plans.
@@ -121,9 +131,11 @@ pub enum AdminCommand {
 }
 
 fn parse_currency(raw: &str) -> Result<Currency, String> {
-    raw.parse().map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
+    raw.parse()
+        .map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
 }
 
 fn parse_interval(raw: &str) -> Result<BillingInterval, String> {
-    raw.parse().map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
+    raw.parse()
+        .map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
 }

@@ -42,7 +42,11 @@ fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Builds the server on an already-bound listener (bind port 0 in tests), ready to `.await`.
-pub fn build(listener: TcpListener, state: AppState, config: HttpConfig) -> std::io::Result<Server> {
+pub fn build(
+    listener: TcpListener,
+    state: AppState,
+    config: HttpConfig,
+) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let http_config = web::Data::new(config.clone());
     let mut server = HttpServer::new(move || {

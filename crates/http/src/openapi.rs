@@ -33,7 +33,10 @@ impl Modify for KeyHeaders {
             ("distributorKey", "X-Distributor-Key"),
             ("workerKey", "X-Worker-Key"),
         ] {
-            components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
+            components.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))),
+            );
         }
     }
 }

@@ -64,7 +64,7 @@ impl MigratorTrait for Migrator {
 }
 
 /// An arbitrary constant naming partnerd's migration lock on PostgreSQL.
-const PG_MIGRATION_LOCK: i64 = 0x7061_7274_6e65_72;
+const PG_MIGRATION_LOCK: i64 = 0x0070_6172_746e_6572; // "partner" in ASCII
 
 /// Brings the schema up to date. Safe to run from several processes at once: on PostgreSQL the
 /// work runs under a transaction-scoped advisory lock; on SQLite the single writer serialises it.

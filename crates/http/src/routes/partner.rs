@@ -17,6 +17,9 @@ use crate::error::{ApiError, ErrorBody};
         (status = 403, description = "PARTNER_INACTIVE", body = ErrorBody),
     )
 )]
-pub(crate) async fn me(state: Data<AppState>, PartnerAuth(partner): PartnerAuth) -> Result<Json<PartnerMeOut>, ApiError> {
+pub(crate) async fn me(
+    state: Data<AppState>,
+    PartnerAuth(partner): PartnerAuth,
+) -> Result<Json<PartnerMeOut>, ApiError> {
     Ok(Json(state.profiles.partner(&partner).await?.into()))
 }

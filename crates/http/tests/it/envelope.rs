@@ -1,0 +1,176 @@
+use std::sync::Arc;
+
+use partnerd_domain::account::AccountStatus;
+use partnerd_domain::ids::PartnerId;
+use partnerd_domain::keys::{ApiKey, KeyKind, KeyOwner, KeySlot};
+use partnerd_domain::ports::{
+    InfraError, MockDistributorRepository, MockKeyRepository, MockPartnerRepository, Principal,
+};
+use partnerd_domain::testing::SequentialIds;
+use partnerd_http::HttpConfig;
+use serde_json::Value;
+
+use crate::support::{TestApp, assert_error, serve, state_over};
+
+#[tokio::test]
+async fn unknown_routes_are_not_found_in_the_envelope() {
+    let app = TestApp::start().await;
+    for path in [
+        "/",
+        "/v1",
+        "/v1/partner/nope",
+        "/api/v2/partner/me",
+        "/v1/partner/me/extra",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        assert_error(&res.json().await.unwrap(), "NOT_FOUND");
+    }
+}
+
+#[tokio::test]
+async fn a_known_path_with_the_wrong_method_is_method_not_allowed() {
+    let app = TestApp::start().await;
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+        reqwest::Method::PATCH,
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), app.url("/v1/partner/me"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method}");
+        assert_error(&res.json().await.unwrap(), "METHOD_NOT_ALLOWED");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_honours_a_good_inbound_one() {
+    let app = TestApp::start().await;
+    let res = app
+        .client
+        .get(app.url("/v1/partner/me"))
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.starts_with("req_") && id.len() == 20, "{id}");
+    let res = app
+        .client
+        .get(app.url("/v1/partner/me"))
+        .header("X-Request-Id", "trace-abc.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-abc.1");
+    let res = app
+        .client
+        .get(app.url("/v1/partner/me"))
+        .header("X-Request-Id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+}
+
+#[tokio::test]
+async fn infrastructure_failures_are_opaque_and_carry_the_request_id() {
+    let partner = PartnerId::generate(&SequentialIds::default());
+    let key = ApiKey::generate(KeyKind::Partner, &SequentialIds::default());
+    let principal = Principal {
+        owner: KeyOwner::Partner(partner),
+        slot: KeySlot::FIRST,
+        stored_hash: key.hash(),
+        owner_status: AccountStatus::Active,
+    };
+    let mut keys = MockKeyRepository::new();
+    keys.expect_find_principal()
+        .returning(move |_| Ok(Some(principal.clone())));
+    let mut partners = MockPartnerRepository::new();
+    partners
+        .expect_get()
+        .returning(|_| Err(InfraError::new("connection refused by db.internal:5432")));
+    let base = serve(
+        state_over(
+            Arc::new(keys),
+            Arc::new(partners),
+            Arc::new(MockDistributorRepository::new()),
+        ),
+        HttpConfig::default(),
+    );
+    let res = reqwest::Client::new()
+        .get(format!("{base}/v1/partner/me"))
+        .header("X-Partner-Key", key.reveal())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    let message = assert_error(&body, "INTERNAL");
+    assert_eq!(body["error"]["requestId"], request_id.as_str());
+    assert!(message.contains(&request_id));
+    assert!(
+        !body.to_string().contains("db.internal"),
+        "the cause leaked: {body}"
+    );
+}
+
+#[tokio::test]
+async fn require_https_refuses_plain_requests_and_admits_forwarded_https() {
+    let app = TestApp::start_with(HttpConfig {
+        require_https: true,
+        ..Default::default()
+    })
+    .await;
+    let (_, key) = app.partner(None, AccountStatus::Active).await;
+    let res = app
+        .client
+        .get(app.url("/v1/partner/me"))
+        .header("X-Partner-Key", key.reveal())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_error(&res.json().await.unwrap(), "HTTPS_REQUIRED");
+    let res = app
+        .client
+        .get(app.url("/v1/partner/me"))
+        .header("X-Partner-Key", key.reveal())
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route_and_the_key_headers() {
+    let app = TestApp::start().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(paths, ["/v1/distributor/me", "/v1/partner/me"]);
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["partnerKey"]["name"], "X-Partner-Key");
+    assert_eq!(schemes["distributorKey"]["name"], "X-Distributor-Key");
+    let me = &doc["paths"]["/v1/partner/me"]["get"];
+    assert!(me["responses"]["200"]["content"]["application/json"]["schema"].is_object());
+    assert!(me["responses"]["401"].is_object() && me["responses"]["403"].is_object());
+}
