@@ -18,30 +18,14 @@ pub async fn run(platform: &Platform, command: AdminCommand) -> Result<Value, Ad
                 "status": d.status.as_str(), "key": key.reveal(), "createdAt": timestamp(d.created_at),
             })
         }
-        AdminCommand::CreatePartner {
-            company,
-            email,
-            name,
-            plan,
-            distributor,
-            currency,
-            interval,
-        } => {
-            let new = NewPartner {
-                company,
-                email,
-                name,
-                plan,
-                distributor,
-                currency,
-                interval,
-            };
+        AdminCommand::CreatePartner { company, email, name, plan, distributor, currency, interval } => {
+            let new = NewPartner { company, email, name, plan, distributor, currency, interval };
             let (p, key) = admin.create_partner(new).await?;
             json!({
                 "id": p.id.to_string(), "company": p.company.as_str(), "email": p.email.as_str(),
-                "name": p.name.as_str(), "plan": p.plan.as_str(), "status": p.status.as_str(),
+                "name": p.name.as_str(), "plan": p.plan().as_str(), "status": p.status.as_str(),
                 "distributorId": p.distributor_id.map(|d| d.to_string()),
-                "billing": {"currency": p.billing.currency.code(), "interval": p.billing.interval.as_str()},
+                "billing": {"currency": p.subscription.currency.code(), "interval": p.subscription.interval.as_str()},
                 "key": key.reveal(), "createdAt": timestamp(p.created_at),
             })
         }

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use partnerd_domain::values::{BillingInterval, Currency};
 
 #[derive(Debug, Parser)]
@@ -13,13 +14,7 @@ pub struct Cli {
     pub command: Command,
 
     /// Log format on stderr.
-    #[arg(
-        long,
-        env = "PARTNERD_LOG_FORMAT",
-        value_enum,
-        default_value = "text",
-        global = true
-    )]
+    #[arg(long, env = "PARTNERD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
 }
 
@@ -37,23 +32,24 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Operator commands; each prints one JSON object on stdout.
     Admin(AdminArgs),
-    /// Creates (or reuses) a SQLite demo with a distributor, a partner and a worker, prints their
-    /// fresh keys and curl commands that work as printed, then serves.
+    /// Creates (or reuses) demo accounts — a distributor, a partner and a worker — in the database
+    /// (by default the SQLite file partnerd.db), prints fresh keys and curl commands that work as
+    /// printed, then serves.
     Quickstart(ServeArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
     /// `sqlite://FILE` (or a plain path), or `postgres://user@host:5432/db`.
-    #[arg(
-        long,
-        env = "PARTNERD_DATABASE_URL",
-        default_value = "sqlite://partnerd.db"
-    )]
+    #[arg(long, env = "PARTNERD_DATABASE_URL", default_value = "sqlite://partnerd.db", global = true)]
     pub database_url: String,
 
+    /// Most database connections this process opens (readers on SQLite, all on PostgreSQL).
+    #[arg(long, env = "PARTNERD_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub database_max_connections: u32,
+
     /// A catalog TOML file replacing the built-in products and plans.
-    #[arg(long, env = "PARTNERD_CATALOG")]
+    #[arg(long, env = "PARTNERD_CATALOG", global = true)]
     pub catalog: Option<PathBuf>,
 }
 
@@ -67,7 +63,7 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
 
     /// Refuse requests whose X-Forwarded-Proto is not https (TLS ends at your proxy).
-    #[arg(long, env = "PARTNERD_REQUIRE_HTTPS")]
+    #[arg(long, env = "PARTNERD_REQUIRE_HTTPS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub require_https: bool,
 
     /// HTTP worker threads (default: one per core).
@@ -131,11 +127,9 @@ pub enum AdminCommand {
 }
 
 fn parse_currency(raw: &str) -> Result<Currency, String> {
-    raw.parse()
-        .map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
+    raw.parse().map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
 }
 
 fn parse_interval(raw: &str) -> Result<BillingInterval, String> {
-    raw.parse()
-        .map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
+    raw.parse().map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
 }

@@ -43,10 +43,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Quickstart(args) => serve::quickstart(&args).await,
         Command::Migrate(args) => {
             let platform = Platform::open(&args).await?;
-            println!(
-                "{}",
-                serde_json::json!({"migrated": true, "backend": platform.store.backend_name()})
-            );
+            println!("{}", serde_json::json!({"migrated": true, "backend": platform.store.backend_name()}));
             Ok(())
         }
         Command::Admin(args) => {

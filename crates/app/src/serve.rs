@@ -12,16 +12,9 @@ use crate::cli::ServeArgs;
 use crate::wiring::{Platform, redact_url};
 
 /// Binds, announces the address on stdout (`listening on http://…`), and serves until a signal.
-pub async fn serve(
-    platform: Platform,
-    args: &ServeArgs,
-    listener: TcpListener,
-) -> anyhow::Result<()> {
+pub async fn serve(platform: Platform, args: &ServeArgs, listener: TcpListener) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let config = HttpConfig {
-        require_https: args.require_https,
-        workers: args.http_workers,
-    };
+    let config = HttpConfig { require_https: args.require_https, workers: args.http_workers };
     let server = partnerd_http::build(listener, platform.app_state(), config)?;
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), backend = platform.store.backend_name(), "serving");
     println!("listening on http://{addr}");
@@ -48,18 +41,10 @@ struct DemoKeys {
 /// exist get fresh keys (their old ones stop working).
 async fn demo_accounts(platform: &Platform) -> anyhow::Result<DemoKeys> {
     let admin = platform.admin();
-    let (distributor_id, distributor) = match admin
-        .find_distributor_by_email(DEMO_DISTRIBUTOR_EMAIL)
-        .await?
-    {
-        Some(d) => (
-            d.id.clone(),
-            admin.reissue_key(&KeyOwner::Distributor(d.id)).await?,
-        ),
+    let (distributor_id, distributor) = match admin.find_distributor_by_email(DEMO_DISTRIBUTOR_EMAIL).await? {
+        Some(d) => (d.id.clone(), admin.reissue_key(&KeyOwner::Distributor(d.id)).await?),
         None => {
-            let (d, key) = admin
-                .create_distributor("Demo Distributor", DEMO_DISTRIBUTOR_EMAIL)
-                .await?;
+            let (d, key) = admin.create_distributor("Demo Distributor", DEMO_DISTRIBUTOR_EMAIL).await?;
             (d.id, key)
         }
     };
@@ -82,11 +67,7 @@ async fn demo_accounts(platform: &Platform) -> anyhow::Result<DemoKeys> {
         Some(w) => admin.reissue_key(&KeyOwner::Worker(w.id)).await?,
         None => admin.create_worker(DEMO_WORKER_NAME).await?.1,
     };
-    Ok(DemoKeys {
-        distributor,
-        partner,
-        worker,
-    })
+    Ok(DemoKeys { distributor, partner, worker })
 }
 
 pub async fn quickstart(args: &ServeArgs) -> anyhow::Result<()> {

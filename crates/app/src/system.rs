@@ -18,8 +18,7 @@ pub struct OsRandom;
 impl OsRandom {
     fn fill<const N: usize>() -> [u8; N] {
         let mut bytes = [0; N];
-        getrandom::fill(&mut bytes)
-            .expect("the operating system's random number generator is unavailable");
+        getrandom::fill(&mut bytes).expect("the operating system's random number generator is unavailable");
         bytes
     }
 }

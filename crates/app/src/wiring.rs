@@ -22,21 +22,15 @@ impl Platform {
         let catalog = match &args.catalog {
             None => Catalog::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                Catalog::from_toml(&text)
-                    .with_context(|| format!("loading the catalog {}", path.display()))?
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                Catalog::from_toml(&text).with_context(|| format!("loading the catalog {}", path.display()))?
             }
         };
-        let store = Store::open(&DbConfig::new(&args.database_url))
+        let config = DbConfig { url: args.database_url.clone(), max_connections: args.database_max_connections.max(1) };
+        let store = Store::open(&config)
             .await
-            .with_context(|| {
-                format!("opening the database at {}", redact_url(&args.database_url))
-            })?;
-        Ok(Self {
-            store: Arc::new(store),
-            catalog: Arc::new(catalog),
-        })
+            .with_context(|| format!("opening the database at {}", redact_url(&args.database_url)))?;
+        Ok(Self { store: Arc::new(store), catalog: Arc::new(catalog) })
     }
 
     pub fn admin(&self) -> AdminService {
@@ -57,12 +51,7 @@ impl Platform {
         let s = &self.store;
         AppState {
             auth: Arc::new(AuthService::new(s.clone())),
-            profiles: Arc::new(ProfileService::new(
-                s.clone(),
-                s.clone(),
-                self.catalog.clone(),
-                Arc::new(SystemClock),
-            )),
+            profiles: Arc::new(ProfileService::new(s.clone(), s.clone(), self.catalog.clone(), Arc::new(SystemClock))),
         }
     }
 }
@@ -87,10 +76,7 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://partnerd.db"), "sqlite://partnerd.db");
     }

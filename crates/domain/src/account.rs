@@ -5,9 +5,10 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
+use crate::billing::Subscription;
 use crate::catalog::PlanId;
 use crate::ids::{DistributorId, PartnerId, WorkerId};
-use crate::values::{BillingInterval, Currency, DisplayName, Email, InvalidValue};
+use crate::values::{DisplayName, Email, InvalidValue};
 
 /// Where an account is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,9 +67,7 @@ impl FromStr for AccountStatus {
             "pending" => Ok(Self::Pending),
             "active" => Ok(Self::Active),
             "suspended" => Ok(Self::Suspended),
-            _ => Err(InvalidValue {
-                reason: "must be one of active, suspended, pending",
-            }),
+            _ => Err(InvalidValue { reason: "must be one of active, suspended, pending" }),
         }
     }
 }
@@ -88,13 +87,6 @@ pub struct Distributor {
     pub created_at: OffsetDateTime,
 }
 
-/// How a partner pays: the currency and interval of its subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BillingSettings {
-    pub currency: Currency,
-    pub interval: BillingInterval,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
     pub id: PartnerId,
@@ -104,11 +96,17 @@ pub struct Partner {
     pub email: Email,
     /// The admin contact's name.
     pub name: DisplayName,
-    pub plan: PlanId,
     pub status: AccountStatus,
-    pub billing: BillingSettings,
+    /// Plan, billing terms and current period: the one record of what the partner pays for.
+    pub subscription: Subscription,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl Partner {
+    pub fn plan(&self) -> &PlanId {
+        &self.subscription.plan
+    }
 }
 
 /// A worker: one of the vendor's scanners, which executes runs.
@@ -135,10 +133,7 @@ mod tests {
     #[test]
     fn repeated_transitions_are_refused() {
         assert_eq!(Active.activate(), Err(IllegalTransition::AlreadyActive));
-        assert_eq!(
-            Suspended.suspend(),
-            Err(IllegalTransition::AlreadySuspended)
-        );
+        assert_eq!(Suspended.suspend(), Err(IllegalTransition::AlreadySuspended));
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! Loaded from TOML (the operator's file, or the default compiled in from
 //! `default_catalog.toml`) and validated once; every lookup after that is infallible or `None`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::str::FromStr;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
+
+use crate::values::{BillingInterval, Currency};
 
 /// A plan's monthly allowance of runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +35,7 @@ pub struct PlanId(String);
 
 impl PlanId {
     pub fn parse(raw: &str) -> Result<Self, CatalogError> {
-        if is_slug(raw) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(CatalogError::BadId(raw.to_owned()))
-        }
+        if is_slug(raw) { Ok(Self(raw.to_owned())) } else { Err(CatalogError::BadId(raw.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,11 +55,7 @@ pub struct ProductId(String);
 
 impl ProductId {
     pub fn parse(raw: &str) -> Result<Self, CatalogError> {
-        if is_slug(raw) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(CatalogError::BadId(raw.to_owned()))
-        }
+        if is_slug(raw) { Ok(Self(raw.to_owned())) } else { Err(CatalogError::BadId(raw.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -74,11 +70,7 @@ impl fmt::Display for ProductId {
 }
 
 fn is_slug(raw: &str) -> bool {
-    !raw.is_empty()
-        && raw.len() <= 64
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +90,17 @@ pub struct Plan {
     pub run_limit: RunLimit,
     /// Products in catalog order.
     pub products: Vec<ProductId>,
+    /// Price of one billing period. A missing entry means the plan is not sold on those terms.
+    pub prices: HashMap<(BillingInterval, Currency), Decimal>,
 }
 
 impl Plan {
     pub fn allows(&self, product: &ProductId) -> bool {
         self.products.contains(product)
+    }
+
+    pub fn price(&self, interval: BillingInterval, currency: Currency) -> Option<Decimal> {
+        self.prices.get(&(interval, currency)).copied()
     }
 }
 
@@ -149,6 +147,31 @@ struct PlanEntry {
     id: String,
     run_limit: i64,
     products: Vec<String>,
+    #[serde(default)]
+    prices: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Reads `[plans.prices]`: interval → currency → decimal string, non-negative, cents at most.
+fn parse_prices(
+    plan: &PlanId,
+    raw: BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<HashMap<(BillingInterval, Currency), Decimal>, CatalogError> {
+    let bad = |what: String| CatalogError::Invalid(format!("plan {plan}: {what}"));
+    let mut prices = HashMap::new();
+    for (interval, by_currency) in raw {
+        let interval =
+            BillingInterval::from_str(&interval).map_err(|e| bad(format!("price interval {interval} {}", e.reason)))?;
+        for (currency, amount) in by_currency {
+            let currency =
+                Currency::from_str(&currency).map_err(|e| bad(format!("price currency {currency} {}", e.reason)))?;
+            let amount = Decimal::from_str(&amount)
+                .ok()
+                .filter(|a| !a.is_sign_negative() && a.scale() <= currency.minor_unit_scale())
+                .ok_or_else(|| bad(format!("price {amount} is not a non-negative amount with at most two decimals")))?;
+            prices.insert((interval, currency), amount);
+        }
+    }
+    Ok(prices)
 }
 
 const DEFAULT_CATALOG: &str = include_str!("default_catalog.toml");
@@ -161,8 +184,7 @@ impl Default for Catalog {
 
 impl Catalog {
     pub fn from_toml(text: &str) -> Result<Self, CatalogError> {
-        let file: CatalogFile =
-            toml::from_str(text).map_err(|e| CatalogError::Syntax(e.to_string()))?;
+        let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Syntax(e.to_string()))?;
         let mut seen = HashSet::new();
         let mut products = Vec::with_capacity(file.products.len());
         for p in file.products {
@@ -171,9 +193,7 @@ impl Catalog {
                 return Err(CatalogError::Duplicate(p.id));
             }
             if !(1..=5).contains(&p.default_maturity_target) {
-                return Err(CatalogError::Invalid(format!(
-                    "product {id}: default_maturity_target must be 1–5"
-                )));
+                return Err(CatalogError::Invalid(format!("product {id}: default_maturity_target must be 1–5")));
             }
             products.push(Product {
                 id,
@@ -192,26 +212,18 @@ impl Catalog {
             let run_limit = match p.run_limit {
                 -1 => RunLimit::Unlimited,
                 n => RunLimit::Limited(u32::try_from(n).map_err(|_| {
-                    CatalogError::Invalid(format!(
-                        "plan {id}: run_limit must be -1 or 0..=4294967295"
-                    ))
+                    CatalogError::Invalid(format!("plan {id}: run_limit must be -1 or 0..=4294967295"))
                 })?),
             };
             let mut allowed = Vec::with_capacity(p.products.len());
             for product in p.products {
                 if !seen.contains(&product) {
-                    return Err(CatalogError::UnknownProduct {
-                        plan: p.id.clone(),
-                        product,
-                    });
+                    return Err(CatalogError::UnknownProduct { plan: p.id.clone(), product });
                 }
                 allowed.push(ProductId(product));
             }
-            plans.push(Plan {
-                id,
-                run_limit,
-                products: allowed,
-            });
+            let prices = parse_prices(&id, p.prices)?;
+            plans.push(Plan { id, run_limit, products: allowed, prices });
         }
         if plans.is_empty() {
             return Err(CatalogError::Invalid("the catalog has no plans".into()));
@@ -256,19 +268,41 @@ mod tests {
         assert_eq!(plan(&c, "starter").run_limit, RunLimit::Limited(50));
         assert_eq!(plan(&c, "professional").run_limit, RunLimit::Limited(200));
         assert_eq!(plan(&c, "enterprise").run_limit, RunLimit::Unlimited);
-        let names = |p: &Plan| {
-            p.products
-                .iter()
-                .map(|x| x.as_str().to_owned())
-                .collect::<Vec<_>>()
-        };
+        let names = |p: &Plan| p.products.iter().map(|x| x.as_str().to_owned()).collect::<Vec<_>>();
         assert_eq!(names(&plan(&c, "starter")), ["essential-eight"]);
-        assert_eq!(
-            names(&plan(&c, "professional")),
-            ["essential-eight", "nist-csf"]
-        );
+        assert_eq!(names(&plan(&c, "professional")), ["essential-eight", "nist-csf"]);
         assert_eq!(plan(&c, "enterprise").products.len(), 4);
         assert_eq!(RunLimit::Unlimited.as_wire(), -1);
+    }
+
+    #[test]
+    fn default_catalog_prices_every_plan_in_every_currency_and_interval() {
+        use rust_decimal::dec;
+        let c = Catalog::default();
+        for p in c.plans() {
+            for interval in [BillingInterval::Monthly, BillingInterval::Quarterly, BillingInterval::Annual] {
+                for currency in Currency::ALL {
+                    assert!(p.price(interval, currency).is_some(), "{} {interval:?} {currency}", p.id);
+                }
+            }
+        }
+        assert_eq!(plan(&c, "professional").price(BillingInterval::Monthly, Currency::Aud), Some(dec!(449.00)));
+        assert_eq!(plan(&c, "starter").price(BillingInterval::Quarterly, Currency::Usd), Some(dec!(282.15)));
+    }
+
+    #[test]
+    fn malformed_prices_are_refused() {
+        let base = "[[products]]\nid='a'\nname='A'\ncategory='c'\nestimated_duration=1\ndefault_maturity_target=1\n[[plans]]\nid='p'\nrun_limit=1\nproducts=['a']\n[plans.prices]\n";
+        for bad in [
+            "monthly = { USD = '-1.00' }",
+            "monthly = { USD = '1.001' }",
+            "monthly = { JPY = '1' }",
+            "weekly = { USD = '1' }",
+            "monthly = { USD = 'ten' }",
+        ] {
+            assert!(matches!(Catalog::from_toml(&format!("{base}{bad}")), Err(CatalogError::Invalid(_))), "{bad}");
+        }
+        assert!(Catalog::from_toml(&format!("{base}monthly = {{ usd = '10' }}")).is_ok());
     }
 
     #[test]
@@ -276,21 +310,10 @@ mod tests {
         let unknown = "[[products]]\nid='a'\nname='A'\ncategory='c'\nestimated_duration=1\ndefault_maturity_target=1\n[[plans]]\nid='p'\nrun_limit=1\nproducts=['b']";
         assert_eq!(
             Catalog::from_toml(unknown),
-            Err(CatalogError::UnknownProduct {
-                plan: "p".into(),
-                product: "b".into()
-            })
+            Err(CatalogError::UnknownProduct { plan: "p".into(), product: "b".into() })
         );
-        let negative = unknown
-            .replace("run_limit=1", "run_limit=-5")
-            .replace("['b']", "['a']");
-        assert!(matches!(
-            Catalog::from_toml(&negative),
-            Err(CatalogError::Invalid(_))
-        ));
-        assert!(matches!(
-            Catalog::from_toml("products = 3"),
-            Err(CatalogError::Syntax(_))
-        ));
+        let negative = unknown.replace("run_limit=1", "run_limit=-5").replace("['b']", "['a']");
+        assert!(matches!(Catalog::from_toml(&negative), Err(CatalogError::Invalid(_))));
+        assert!(matches!(Catalog::from_toml("products = 3"), Err(CatalogError::Syntax(_))));
     }
 }

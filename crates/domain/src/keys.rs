@@ -102,11 +102,7 @@ impl ApiKey {
     pub const ENTROPY_BYTES: usize = 32;
 
     pub fn generate(kind: KeyKind, keys: &dyn KeyGenerator) -> Self {
-        Self(format!(
-            "{}{}",
-            kind.prefix(),
-            hex_encode(&keys.key_bytes())
-        ))
+        Self(format!("{}{}", kind.prefix(), hex_encode(&keys.key_bytes())))
     }
 
     /// Takes a key as presented in a header. Anything may be presented; only its hash is looked
@@ -175,18 +171,10 @@ mod tests {
     #[test]
     fn hash_is_sha256_hex_and_never_the_plaintext() {
         let key = ApiKey::presented(KeyKind::Partner, "pk_live_abc").unwrap();
-        assert_eq!(
-            key.hash().as_str(),
-            "9836bf423868cba13fb8d7f85f59061bd3de495f02d6df6e052ab2de796c833d"
-        );
+        assert_eq!(key.hash().as_str(), "9836bf423868cba13fb8d7f85f59061bd3de495f02d6df6e052ab2de796c833d");
         assert_eq!(key.hash().as_str().len(), 64);
         assert!(!key.hash().as_str().contains("abc"));
-        assert_eq!(
-            key.hash(),
-            ApiKey::presented(KeyKind::Partner, "pk_live_abc")
-                .unwrap()
-                .hash()
-        );
+        assert_eq!(key.hash(), ApiKey::presented(KeyKind::Partner, "pk_live_abc").unwrap().hash());
     }
 
     #[test]
@@ -204,12 +192,8 @@ mod tests {
 
     #[test]
     fn constant_time_eq_compares_whole_hashes() {
-        let a = ApiKey::presented(KeyKind::Partner, "pk_live_a")
-            .unwrap()
-            .hash();
-        let b = ApiKey::presented(KeyKind::Partner, "pk_live_b")
-            .unwrap()
-            .hash();
+        let a = ApiKey::presented(KeyKind::Partner, "pk_live_a").unwrap().hash();
+        let b = ApiKey::presented(KeyKind::Partner, "pk_live_b").unwrap().hash();
         assert!(a.constant_time_eq(&a.clone()));
         assert!(!a.constant_time_eq(&b));
     }

@@ -2,10 +2,13 @@
 //! the ports they need, and the use-case services built on those ports. No I/O lives here.
 
 pub mod account;
+pub mod billing;
 pub mod catalog;
+pub mod customer;
 pub mod ids;
 pub mod keys;
 pub mod ports;
+pub mod run;
 pub mod services;
 pub mod values;
 

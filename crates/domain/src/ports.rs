@@ -92,12 +92,7 @@ pub trait KeyRepository: Send + Sync {
     ) -> Result<KeySlot, KeyInsertError>;
 
     /// Revokes every active key of `owner` and stores `hash` in slot 1, in one transaction.
-    async fn reissue(
-        &self,
-        owner: &KeyOwner,
-        hash: &KeyHash,
-        now: OffsetDateTime,
-    ) -> Result<(), InfraError>;
+    async fn reissue(&self, owner: &KeyOwner, hash: &KeyHash, now: OffsetDateTime) -> Result<(), InfraError>;
 
     /// The active (not revoked) key with this hash, if any, and its owner's status, read in one
     /// statement so a revoke or a suspension is seen by the very next request.
@@ -116,7 +111,7 @@ pub struct PartnerUsage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DistributorTotals {
     pub partners_count: u64,
-    /// Runs created in the month by all its partners.
+    /// Runs counted against its partners' limits in the month (a failed run gives its unit back).
     pub runs_in_month: u64,
     pub customers_count: u64,
 }
@@ -125,11 +120,7 @@ pub struct DistributorTotals {
 #[async_trait]
 pub trait DistributorRepository: Send + Sync {
     /// Inserts the distributor and, when given, its first key in slot 1, in one transaction.
-    async fn insert(
-        &self,
-        distributor: &Distributor,
-        first_key: Option<KeyHash>,
-    ) -> Result<(), InfraError>;
+    async fn insert(&self, distributor: &Distributor, first_key: Option<KeyHash>) -> Result<(), InfraError>;
 
     async fn get(&self, id: &DistributorId) -> Result<Option<Distributor>, InfraError>;
 
@@ -145,19 +136,14 @@ pub trait DistributorRepository: Send + Sync {
     ) -> Result<bool, InfraError>;
 
     /// Partner, run and customer counts computed from the data, in one round of aggregate queries.
-    async fn totals(
-        &self,
-        id: &DistributorId,
-        month: Month,
-    ) -> Result<DistributorTotals, InfraError>;
+    async fn totals(&self, id: &DistributorId, month: Month) -> Result<DistributorTotals, InfraError>;
 }
 
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait PartnerRepository: Send + Sync {
     /// Inserts the partner and, when given, its first key in slot 1, in one transaction.
-    async fn insert(&self, partner: &Partner, first_key: Option<KeyHash>)
-    -> Result<(), InfraError>;
+    async fn insert(&self, partner: &Partner, first_key: Option<KeyHash>) -> Result<(), InfraError>;
 
     async fn get(&self, id: &PartnerId) -> Result<Option<Partner>, InfraError>;
 

@@ -11,8 +11,8 @@ use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::ids::{DistributorId, PartnerId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::ports::{
-    Clock, DistributorRepository, DistributorTotals, IdGenerator, InfraError, KeyGenerator,
-    KeyInsertError, KeyRepository, PartnerRepository, PartnerUsage, Principal, WorkerRepository,
+    Clock, DistributorRepository, DistributorTotals, IdGenerator, InfraError, KeyGenerator, KeyInsertError,
+    KeyRepository, PartnerRepository, PartnerUsage, Principal, WorkerRepository,
 };
 use crate::values::{Email, Month};
 
@@ -74,35 +74,18 @@ struct State {
 
 impl State {
     fn active_slots(&self, owner: &KeyOwner) -> Vec<KeySlot> {
-        self.keys
-            .iter()
-            .filter(|k| &k.owner == owner && !k.revoked)
-            .map(|k| k.slot)
-            .collect()
+        self.keys.iter().filter(|k| &k.owner == owner && !k.revoked).map(|k| k.slot).collect()
     }
 
     fn add_key(&mut self, owner: KeyOwner, slot: KeySlot, hash: KeyHash) {
-        self.keys.push(StoredKey {
-            owner,
-            slot,
-            hash,
-            revoked: false,
-        });
+        self.keys.push(StoredKey { owner, slot, hash, revoked: false });
     }
 
     fn status_of(&self, owner: &KeyOwner) -> Option<AccountStatus> {
         match owner {
             KeyOwner::Partner(id) => self.partners.iter().find(|p| &p.id == id).map(|p| p.status),
-            KeyOwner::Distributor(id) => self
-                .distributors
-                .iter()
-                .find(|d| &d.id == id)
-                .map(|d| d.status),
-            KeyOwner::Worker(id) => self
-                .workers
-                .iter()
-                .any(|w| &w.id == id)
-                .then_some(AccountStatus::Active),
+            KeyOwner::Distributor(id) => self.distributors.iter().find(|d| &d.id == id).map(|d| d.status),
+            KeyOwner::Worker(id) => self.workers.iter().any(|w| &w.id == id).then_some(AccountStatus::Active),
         }
     }
 }
@@ -120,13 +103,7 @@ impl InMemoryStore {
 
     /// Hashes of every key ever stored, revoked ones included (for tests that look for leaks).
     pub fn stored_key_hashes(&self) -> Vec<String> {
-        self.state
-            .lock()
-            .unwrap()
-            .keys
-            .iter()
-            .map(|k| k.hash.as_str().to_owned())
-            .collect()
+        self.state.lock().unwrap().keys.iter().map(|k| k.hash.as_str().to_owned()).collect()
     }
 }
 
@@ -140,86 +117,48 @@ impl KeyRepository for InMemoryStore {
     ) -> Result<KeySlot, KeyInsertError> {
         let mut state = self.state.lock().unwrap();
         let taken = state.active_slots(owner);
-        let slot = KeySlot::ALL
-            .into_iter()
-            .find(|s| !taken.contains(s))
-            .ok_or(KeyInsertError::SlotsFull)?;
+        let slot = KeySlot::ALL.into_iter().find(|s| !taken.contains(s)).ok_or(KeyInsertError::SlotsFull)?;
         state.add_key(owner.clone(), slot, hash.clone());
         Ok(slot)
     }
 
-    async fn reissue(
-        &self,
-        owner: &KeyOwner,
-        hash: &KeyHash,
-        _now: OffsetDateTime,
-    ) -> Result<(), InfraError> {
+    async fn reissue(&self, owner: &KeyOwner, hash: &KeyHash, _now: OffsetDateTime) -> Result<(), InfraError> {
         let mut state = self.state.lock().unwrap();
-        state
-            .keys
-            .iter_mut()
-            .filter(|k| &k.owner == owner)
-            .for_each(|k| k.revoked = true);
+        state.keys.iter_mut().filter(|k| &k.owner == owner).for_each(|k| k.revoked = true);
         state.add_key(owner.clone(), KeySlot::FIRST, hash.clone());
         Ok(())
     }
 
     async fn find_principal(&self, hash: &KeyHash) -> Result<Option<Principal>, InfraError> {
         let state = self.state.lock().unwrap();
-        Ok(state
-            .keys
-            .iter()
-            .find(|k| &k.hash == hash && !k.revoked)
-            .and_then(|k| {
-                Some(Principal {
-                    owner: k.owner.clone(),
-                    slot: k.slot,
-                    stored_hash: k.hash.clone(),
-                    owner_status: state.status_of(&k.owner)?,
-                })
-            }))
+        Ok(state.keys.iter().find(|k| &k.hash == hash && !k.revoked).and_then(|k| {
+            Some(Principal {
+                owner: k.owner.clone(),
+                slot: k.slot,
+                stored_hash: k.hash.clone(),
+                owner_status: state.status_of(&k.owner)?,
+            })
+        }))
     }
 }
 
 #[async_trait]
 impl DistributorRepository for InMemoryStore {
-    async fn insert(
-        &self,
-        distributor: &Distributor,
-        first_key: Option<KeyHash>,
-    ) -> Result<(), InfraError> {
+    async fn insert(&self, distributor: &Distributor, first_key: Option<KeyHash>) -> Result<(), InfraError> {
         let mut state = self.state.lock().unwrap();
         state.distributors.push(distributor.clone());
         if let Some(hash) = first_key {
-            state.add_key(
-                KeyOwner::Distributor(distributor.id.clone()),
-                KeySlot::FIRST,
-                hash,
-            );
+            state.add_key(KeyOwner::Distributor(distributor.id.clone()), KeySlot::FIRST, hash);
         }
         Ok(())
     }
 
     async fn get(&self, id: &DistributorId) -> Result<Option<Distributor>, InfraError> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .distributors
-            .iter()
-            .find(|d| &d.id == id)
-            .cloned())
+        Ok(self.state.lock().unwrap().distributors.iter().find(|d| &d.id == id).cloned())
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<Distributor>, InfraError> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .distributors
-            .iter()
-            .find(|d| &d.email == email)
-            .cloned())
+        Ok(self.state.lock().unwrap().distributors.iter().find(|d| &d.email == email).cloned())
     }
 
     async fn set_status(
@@ -229,40 +168,19 @@ impl DistributorRepository for InMemoryStore {
         _now: OffsetDateTime,
     ) -> Result<bool, InfraError> {
         let mut state = self.state.lock().unwrap();
-        Ok(state
-            .distributors
-            .iter_mut()
-            .find(|d| &d.id == id)
-            .map(|d| d.status = status)
-            .is_some())
+        Ok(state.distributors.iter_mut().find(|d| &d.id == id).map(|d| d.status = status).is_some())
     }
 
-    async fn totals(
-        &self,
-        id: &DistributorId,
-        _month: Month,
-    ) -> Result<DistributorTotals, InfraError> {
+    async fn totals(&self, id: &DistributorId, _month: Month) -> Result<DistributorTotals, InfraError> {
         let state = self.state.lock().unwrap();
-        let partners = state
-            .partners
-            .iter()
-            .filter(|p| p.distributor_id.as_ref() == Some(id))
-            .count();
-        Ok(DistributorTotals {
-            partners_count: partners as u64,
-            runs_in_month: 0,
-            customers_count: 0,
-        })
+        let partners = state.partners.iter().filter(|p| p.distributor_id.as_ref() == Some(id)).count();
+        Ok(DistributorTotals { partners_count: partners as u64, runs_in_month: 0, customers_count: 0 })
     }
 }
 
 #[async_trait]
 impl PartnerRepository for InMemoryStore {
-    async fn insert(
-        &self,
-        partner: &Partner,
-        first_key: Option<KeyHash>,
-    ) -> Result<(), InfraError> {
+    async fn insert(&self, partner: &Partner, first_key: Option<KeyHash>) -> Result<(), InfraError> {
         let mut state = self.state.lock().unwrap();
         state.partners.push(partner.clone());
         if let Some(hash) = first_key {
@@ -272,25 +190,11 @@ impl PartnerRepository for InMemoryStore {
     }
 
     async fn get(&self, id: &PartnerId) -> Result<Option<Partner>, InfraError> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .partners
-            .iter()
-            .find(|p| &p.id == id)
-            .cloned())
+        Ok(self.state.lock().unwrap().partners.iter().find(|p| &p.id == id).cloned())
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<Partner>, InfraError> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .partners
-            .iter()
-            .find(|p| &p.email == email)
-            .cloned())
+        Ok(self.state.lock().unwrap().partners.iter().find(|p| &p.email == email).cloned())
     }
 
     async fn usage(&self, _id: &PartnerId, _month: Month) -> Result<PartnerUsage, InfraError> {
@@ -303,22 +207,11 @@ impl WorkerRepository for InMemoryStore {
     async fn insert(&self, worker: &Worker, first_key: KeyHash) -> Result<(), InfraError> {
         let mut state = self.state.lock().unwrap();
         state.workers.push(worker.clone());
-        state.add_key(
-            KeyOwner::Worker(worker.id.clone()),
-            KeySlot::FIRST,
-            first_key,
-        );
+        state.add_key(KeyOwner::Worker(worker.id.clone()), KeySlot::FIRST, first_key);
         Ok(())
     }
 
     async fn find_by_name(&self, name: &str) -> Result<Option<Worker>, InfraError> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .workers
-            .iter()
-            .find(|w| w.name.as_str() == name)
-            .cloned())
+        Ok(self.state.lock().unwrap().workers.iter().find(|w| w.name.as_str() == name).cloned())
     }
 }

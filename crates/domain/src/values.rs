@@ -30,9 +30,8 @@ impl Email {
             return Err(invalid(REASON));
         }
         let (local, domain) = raw.split_once('@').ok_or(invalid(REASON))?;
-        let domain_ok = !domain.contains('@')
-            && domain.contains('.')
-            && domain.split('.').all(|label| !label.is_empty());
+        let domain_ok =
+            !domain.contains('@') && domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
         if local.is_empty() || !domain_ok {
             return Err(invalid(REASON));
         }
@@ -65,9 +64,7 @@ impl TenantId {
         if shape_ok {
             Ok(Self(raw.to_ascii_lowercase()))
         } else {
-            Err(invalid(
-                "must be a GUID like d4f5a678-1234-5678-9abc-def012345678",
-            ))
+            Err(invalid("must be a GUID like d4f5a678-1234-5678-9abc-def012345678"))
         }
     }
 
@@ -95,9 +92,7 @@ impl DisplayName {
             return Err(invalid("must not be empty"));
         }
         if trimmed.chars().count() > Self::MAX_CHARS || trimmed.chars().any(char::is_control) {
-            return Err(invalid(
-                "must be at most 200 characters with no control characters",
-            ));
+            return Err(invalid("must be at most 200 characters with no control characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -119,14 +114,7 @@ pub enum Currency {
 }
 
 impl Currency {
-    pub const ALL: [Currency; 6] = [
-        Self::Aud,
-        Self::Usd,
-        Self::Gbp,
-        Self::Eur,
-        Self::Nzd,
-        Self::Sgd,
-    ];
+    pub const ALL: [Currency; 6] = [Self::Aud, Self::Usd, Self::Gbp, Self::Eur, Self::Nzd, Self::Sgd];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -228,10 +216,7 @@ impl Month {
     /// The month that contains `at` (in UTC).
     pub fn containing(at: OffsetDateTime) -> Self {
         let utc = at.to_offset(time::UtcOffset::UTC);
-        Self {
-            year: utc.year(),
-            month: utc.month(),
-        }
+        Self { year: utc.year(), month: utc.month() }
     }
 
     pub fn first_day(self) -> Date {
@@ -240,14 +225,8 @@ impl Month {
 
     pub fn next(self) -> Self {
         match self.month {
-            CalendarMonth::December => Self {
-                year: self.year + 1,
-                month: CalendarMonth::January,
-            },
-            m => Self {
-                year: self.year,
-                month: m.next(),
-            },
+            CalendarMonth::December => Self { year: self.year + 1, month: CalendarMonth::January },
+            m => Self { year: self.year, month: m.next() },
         }
     }
 }
@@ -274,17 +253,7 @@ mod tests {
         for ok in ["admin@acmemsp.com", "a.b+c@x.co.uk", "it@contoso.com"] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "plain",
-            "@x.com",
-            "a@b",
-            "a@@b.com",
-            "a b@c.com",
-            "a@b..com",
-            "a@.com",
-            "a@b.com.",
-        ] {
+        for bad in ["", "plain", "@x.com", "a@b", "a@@b.com", "a b@c.com", "a@b..com", "a@.com", "a@b.com."] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -315,26 +284,11 @@ mod tests {
         let m = Month::parse("2026-12").unwrap();
         assert_eq!(m.to_string(), "2026-12");
         assert_eq!(m.next().to_string(), "2027-01");
-        for bad in [
-            "2026-13",
-            "2026-00",
-            "2026-4",
-            "26-04",
-            "2026/04",
-            "2026-04-01",
-            "abcd-ef",
-            "+202-04",
-        ] {
+        for bad in ["2026-13", "2026-00", "2026-4", "26-04", "2026/04", "2026-04-01", "abcd-ef", "+202-04"] {
             assert!(Month::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            Month::containing(datetime!(2026-04-30 23:59:59 UTC)).to_string(),
-            "2026-04"
-        );
-        assert_eq!(
-            Month::containing(datetime!(2026-05-01 09:00 +10:00)).to_string(),
-            "2026-04"
-        );
+        assert_eq!(Month::containing(datetime!(2026-04-30 23:59:59 UTC)).to_string(), "2026-04");
+        assert_eq!(Month::containing(datetime!(2026-05-01 09:00 +10:00)).to_string(), "2026-04");
     }
 
     #[test]

@@ -19,10 +19,7 @@ type AuthFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 /// header is told which header this route wants.
 fn authenticate(req: &HttpRequest, kind: KeyKind) -> AuthFuture<Principal> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let presented = req
-        .headers()
-        .get(kind.header())
-        .map(|v| v.to_str().map(str::to_owned));
+    let presented = req.headers().get(kind.header()).map(|v| v.to_str().map(str::to_owned));
     Box::pin(async move {
         let state = state.expect("AppState is registered by the app builder");
         let raw = match presented {

@@ -9,10 +9,7 @@ use utoipa::ToSchema;
 /// RFC 3339 in UTC with a `Z`, to the second: `2026-04-03T10:10:00Z`.
 pub fn timestamp(at: OffsetDateTime) -> String {
     let utc = at.to_offset(time::UtcOffset::UTC);
-    utc.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .expect("every UTC time formats")
+    utc.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).expect("every UTC time formats")
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,7 +47,7 @@ impl From<PartnerProfile> for PartnerMeOut {
             id: p.partner.id.to_string(),
             company: p.partner.company.as_str().to_owned(),
             email: p.partner.email.as_str().to_owned(),
-            plan: p.partner.plan.to_string(),
+            plan: p.partner.plan().to_string(),
             status: p.partner.status.to_string(),
             usage: PartnerUsageOut {
                 month: p.usage.month.to_string(),
@@ -112,9 +109,6 @@ mod tests {
 
     #[test]
     fn timestamps_are_utc_seconds_with_z() {
-        assert_eq!(
-            timestamp(datetime!(2026-04-03 20:10:00.987 +10:00)),
-            "2026-04-03T10:10:00Z"
-        );
+        assert_eq!(timestamp(datetime!(2026-04-03 20:10:00.987 +10:00)), "2026-04-03T10:10:00Z");
     }
 }

@@ -39,11 +39,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub fn code(&self) -> &'static str {
@@ -59,11 +55,7 @@ impl ApiError {
     }
 
     pub fn invalid_key() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_KEY",
-            "The API key is malformed, expired, or revoked.",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "INVALID_KEY", "The API key is malformed, expired, or revoked.")
     }
 
     pub fn not_found() -> Self {
@@ -75,64 +67,37 @@ impl ApiError {
     }
 
     pub fn invalid_json(detail: impl fmt::Display) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-            format!("The request body is not valid JSON: {detail}."),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_JSON", format!("The request body is not valid JSON: {detail}."))
     }
 
     pub fn missing_field(field: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "MISSING_FIELD",
-            format!("The required field '{field}' is missing."),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "MISSING_FIELD", format!("The required field '{field}' is missing."))
     }
 
     pub fn invalid_field(field: &str, reason: impl fmt::Display) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_FIELD",
-            format!("The field '{field}' is invalid: {reason}."),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", format!("The field '{field}' is invalid: {reason}."))
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
-            format!(
-                "The request body is larger than the {} KiB limit.",
-                limit / 1024
-            ),
+            format!("The request body is larger than the {} KiB limit.", limit / 1024),
         )
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "This path does not accept that method.",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "This path does not accept that method.")
     }
 
     pub fn https_required() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "HTTPS_REQUIRED",
-            "All requests must be made over HTTPS.",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "HTTPS_REQUIRED", "All requests must be made over HTTPS.")
     }
 
     /// An infrastructure failure: logged here with its cause chain, opaque to the client.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %error_chain(cause), "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "Internal server error.",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "Internal server error.")
     }
 }
 
@@ -150,13 +115,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
     }
 }
 
@@ -167,11 +126,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message.clone(),
-                request_id: None,
-            },
+            error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone(), request_id: None },
         };
         HttpResponse::build(self.status).json(body)
     }
@@ -197,11 +152,7 @@ impl From<AuthError> for ApiError {
                 "DISTRIBUTOR_INACTIVE",
                 "The distributor account is suspended or pending activation.",
             ),
-            AuthError::WorkerInactive => Self::new(
-                StatusCode::FORBIDDEN,
-                "WORKER_INACTIVE",
-                "The worker is disabled.",
-            ),
+            AuthError::WorkerInactive => Self::new(StatusCode::FORBIDDEN, "WORKER_INACTIVE", "The worker is disabled."),
             AuthError::Internal(e) => e.into(),
         }
     }

@@ -37,9 +37,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             }
             let mut body = Vec::with_capacity(declared.unwrap_or(0));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::invalid_json(format!("the body could not be read ({e})"))
-                })?;
+                let chunk = chunk.map_err(|e| ApiError::invalid_json(format!("the body could not be read ({e})")))?;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
                 }
@@ -73,27 +71,17 @@ fn data_error(path: &str, message: &str) -> ApiError {
     let message = message.split(" at line ").next().unwrap_or(message);
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or(rest);
-        let full = if path == "." || path.is_empty() {
-            field.to_owned()
-        } else {
-            format!("{path}.{field}")
-        };
+        let full = if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
         return ApiError::missing_field(&full);
     }
-    let field = if path == "." || path.is_empty() {
-        "body"
-    } else {
-        path
-    };
+    let field = if path == "." || path.is_empty() { "body" } else { path };
     ApiError::invalid_field(field, message)
 }
 
 /// Query-string errors (actix `Query`) in the envelope.
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let detail = err.to_string();
-    let detail = detail
-        .strip_prefix("Query deserialize error: ")
-        .unwrap_or(&detail);
+    let detail = detail.strip_prefix("Query deserialize error: ").unwrap_or(&detail);
     ApiError::invalid_field("query", detail).into()
 }
 
@@ -130,10 +118,7 @@ mod tests {
     fn syntax_errors_are_invalid_json() {
         assert_eq!(code_and_message("{\"name\": ").0, "INVALID_JSON");
         assert_eq!(code_and_message("").0, "INVALID_JSON");
-        assert_eq!(
-            code_and_message("{\"name\":\"a\",\"tenantId\":\"b\"} trailing").0,
-            "INVALID_JSON"
-        );
+        assert_eq!(code_and_message("{\"name\":\"a\",\"tenantId\":\"b\"} trailing").0, "INVALID_JSON");
     }
 
     #[test]
@@ -155,49 +140,29 @@ mod tests {
         assert_eq!(code, "INVALID_FIELD");
     }
 
-    async fn extract(
-        body: Vec<u8>,
-        declared_len: Option<&str>,
-    ) -> Result<serde_json::Value, ApiError> {
+    async fn extract(body: Vec<u8>, declared_len: Option<&str>) -> Result<serde_json::Value, ApiError> {
         let mut req = actix_web::test::TestRequest::post().set_payload(body);
         if let Some(len) = declared_len {
             req = req.insert_header((header::CONTENT_LENGTH, len));
         }
         let (req, mut payload) = req.to_http_parts();
-        ApiJson::<serde_json::Value>::from_request(&req, &mut payload)
-            .await
-            .map(|j| j.0)
+        ApiJson::<serde_json::Value>::from_request(&req, &mut payload).await.map(|j| j.0)
     }
 
     #[actix_web::test]
     async fn bodies_over_one_mebibyte_are_payload_too_large() {
         let mut big = b"[".to_vec();
         big.resize(MAX_BODY_BYTES + 1, b' ');
-        assert_eq!(
-            extract(big.clone(), None).await.unwrap_err().code(),
-            "PAYLOAD_TOO_LARGE"
-        );
+        assert_eq!(extract(big.clone(), None).await.unwrap_err().code(), "PAYLOAD_TOO_LARGE");
         // A client that understates its length is still stopped while streaming.
-        assert_eq!(
-            extract(big, Some("10")).await.unwrap_err().code(),
-            "PAYLOAD_TOO_LARGE"
-        );
-        assert_eq!(
-            extract(b"{}".to_vec(), Some("999999999999"))
-                .await
-                .unwrap_err()
-                .code(),
-            "PAYLOAD_TOO_LARGE"
-        );
+        assert_eq!(extract(big, Some("10")).await.unwrap_err().code(), "PAYLOAD_TOO_LARGE");
+        assert_eq!(extract(b"{}".to_vec(), Some("999999999999")).await.unwrap_err().code(), "PAYLOAD_TOO_LARGE");
     }
 
     #[actix_web::test]
     async fn a_body_at_the_limit_is_parsed() {
         let mut body = b"{\"a\": 1}".to_vec();
         body.resize(MAX_BODY_BYTES, b' ');
-        assert_eq!(
-            extract(body, None).await.unwrap(),
-            serde_json::json!({"a": 1})
-        );
+        assert_eq!(extract(body, None).await.unwrap(), serde_json::json!({"a": 1}));
     }
 }

@@ -38,15 +38,11 @@ pub struct HttpConfig {
 fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/v1").configure(routes::v1))
         .service(web::scope("/api/v1").configure(routes::v1))
-        .service(web::resource("/openapi.json").route(web::get().to(openapi::serve)));
+        .service(routes::resource("/openapi.json").route(web::get().to(openapi::serve)));
 }
 
 /// Builds the server on an already-bound listener (bind port 0 in tests), ready to `.await`.
-pub fn build(
-    listener: TcpListener,
-    state: AppState,
-    config: HttpConfig,
-) -> std::io::Result<Server> {
+pub fn build(listener: TcpListener, state: AppState, config: HttpConfig) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let http_config = web::Data::new(config.clone());
     let mut server = HttpServer::new(move || {

@@ -25,25 +25,16 @@ static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 fn new_request_id() -> String {
     static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let start = *START.get_or_init(|| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         (nanos as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id())
     });
-    format!(
-        "req_{:016x}",
-        start.wrapping_add(SEQUENCE.fetch_add(1, Ordering::Relaxed))
-    )
+    format!("req_{:016x}", start.wrapping_add(SEQUENCE.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn inbound_request_id(req: &ServiceRequest) -> Option<String> {
     let raw = req.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
-    let ok = !raw.is_empty()
-        && raw.len() <= 64
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let ok =
+        !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     ok.then(|| raw.to_owned())
 }
 
@@ -72,9 +63,7 @@ pub async fn request_context(
         let body = ErrorBody {
             error: ErrorDetail {
                 code: "INTERNAL".to_owned(),
-                message: format!(
-                    "Internal server error. Quote request id {request_id} when reporting it."
-                ),
+                message: format!("Internal server error. Quote request id {request_id} when reporting it."),
                 request_id: Some(request_id.clone()),
             },
         };
@@ -82,8 +71,7 @@ pub async fn request_context(
         res = ServiceResponse::new(req, HttpResponse::build(status).json(body));
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        res.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(res)
 }
@@ -94,9 +82,7 @@ pub async fn require_https(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let required = req
-        .app_data::<web::Data<HttpConfig>>()
-        .is_some_and(|c| c.require_https);
+    let required = req.app_data::<web::Data<HttpConfig>>().is_some_and(|c| c.require_https);
     let forwarded_https = req
         .headers()
         .get("x-forwarded-proto")

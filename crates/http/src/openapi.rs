@@ -28,15 +28,10 @@ struct KeyHeaders;
 impl Modify for KeyHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        for (name, header) in [
-            ("partnerKey", "X-Partner-Key"),
-            ("distributorKey", "X-Distributor-Key"),
-            ("workerKey", "X-Worker-Key"),
-        ] {
-            components.add_security_scheme(
-                name,
-                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))),
-            );
+        for (name, header) in
+            [("partnerKey", "X-Partner-Key"), ("distributorKey", "X-Distributor-Key"), ("workerKey", "X-Worker-Key")]
+        {
+            components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
         }
     }
 }

@@ -7,8 +7,7 @@ use time::OffsetDateTime;
 
 /// Timestamps are stored as unix milliseconds.
 pub(crate) fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
-        .expect("timestamps fit in i64 milliseconds")
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("timestamps fit in i64 milliseconds")
 }
 
 pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, InfraError> {

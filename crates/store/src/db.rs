@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// How long a SQLite connection waits for another process's write lock before giving up.
@@ -31,20 +31,13 @@ pub struct DbConfig {
 
 impl DbConfig {
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            max_connections: 16,
-        }
+        Self { url: url.into(), max_connections: 16 }
     }
 }
 
 /// Accepts a plain file path as a SQLite database.
 pub(crate) fn normalise_url(url: &str) -> String {
-    if url.contains("://") || url.starts_with("sqlite:") {
-        url.to_owned()
-    } else {
-        format!("sqlite://{url}")
-    }
+    if url.contains("://") || url.starts_with("sqlite:") { url.to_owned() } else { format!("sqlite://{url}") }
 }
 
 impl Db {
@@ -57,10 +50,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(30))
                 .sqlx_logging(false);
             let pool = Database::connect(options).await?;
-            return Ok(Self {
-                read: pool.clone(),
-                write: pool,
-            });
+            return Ok(Self { read: pool.clone(), write: pool });
         }
         if !url.starts_with("sqlite:") {
             return Err(DbErr::Custom(format!(
@@ -71,36 +61,23 @@ impl Db {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let sqlite = |max: u32| {
             let mut options = ConnectOptions::new(url.clone());
-            options
-                .max_connections(max)
-                .min_connections(1)
-                .sqlx_logging(false);
+            options.max_connections(max).min_connections(1).sqlx_logging(false);
             options.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
                 let o = o
                     .create_if_missing(true)
                     .foreign_keys(true)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .synchronous(SqliteSynchronous::Normal);
-                if memory {
-                    o
-                } else {
-                    o.journal_mode(SqliteJournalMode::Wal)
-                }
+                if memory { o } else { o.journal_mode(SqliteJournalMode::Wal) }
             });
             // Keep connections for the life of the process: an in-memory database lives only
             // as long as its connection.
-            options
-                .idle_timeout(None::<Duration>)
-                .max_lifetime(None::<Duration>);
+            options.idle_timeout(None::<Duration>).max_lifetime(None::<Duration>);
             options
         };
         let write = Database::connect(sqlite(1)).await?;
         // An in-memory database is private to its connection: readers must share the writer.
-        let read = if memory {
-            write.clone()
-        } else {
-            Database::connect(sqlite(config.max_connections)).await?
-        };
+        let read = if memory { write.clone() } else { Database::connect(sqlite(config.max_connections)).await? };
         Ok(Self { read, write })
     }
 
@@ -126,12 +103,7 @@ impl Db {
             DbBackend::Sqlite => Some(SqliteTransactionMode::Immediate),
             _ => None,
         };
-        self.write
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: mode,
-                ..Default::default()
-            })
-            .await
+        self.write.begin_with_options(TransactionOptions { sqlite_transaction_mode: mode, ..Default::default() }).await
     }
 
     /// A statement written with PostgreSQL's `$1, $2…` placeholders, made right for this backend.
@@ -146,11 +118,7 @@ impl Db {
 }
 
 /// See [`Db::stmt`]. SQLite binds `?N` by number, so `$N` becomes `?N` outside string literals.
-pub(crate) fn stmt(
-    backend: DbBackend,
-    sql: &str,
-    values: impl IntoIterator<Item = Value>,
-) -> Statement {
+pub(crate) fn stmt(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     let sql = match backend {
         DbBackend::Sqlite => {
             let mut out = String::with_capacity(sql.len());
@@ -160,8 +128,7 @@ pub(crate) fn stmt(
                 if c == '\'' {
                     in_literal = !in_literal;
                 }
-                let numbered =
-                    !in_literal && c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
+                let numbered = !in_literal && c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
                 out.push(if numbered { '?' } else { c });
             }
             out
@@ -178,10 +145,7 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_for_sqlite_and_kept_for_postgres() {
         let sql = "SELECT '$1' FROM t WHERE a = $1 AND b = $12";
-        assert_eq!(
-            stmt(DbBackend::Sqlite, sql, []).sql,
-            "SELECT '$1' FROM t WHERE a = ?1 AND b = ?12"
-        );
+        assert_eq!(stmt(DbBackend::Sqlite, sql, []).sql, "SELECT '$1' FROM t WHERE a = ?1 AND b = ?12");
         assert_eq!(stmt(DbBackend::Postgres, sql, []).sql, sql);
     }
 

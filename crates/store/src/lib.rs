@@ -21,9 +21,7 @@ pub struct Store {
 impl Store {
     /// Connects (creating a SQLite file if needed). Does not migrate.
     pub async fn connect(config: &DbConfig) -> Result<Self, InfraError> {
-        Ok(Self {
-            db: db::Db::connect(config).await.map_err(InfraError::new)?,
-        })
+        Ok(Self { db: db::Db::connect(config).await.map_err(InfraError::new)? })
     }
 
     /// Connects and brings the schema up to date.

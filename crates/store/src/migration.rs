@@ -71,10 +71,7 @@ const PG_MIGRATION_LOCK: i64 = 0x0070_6172_746e_6572; // "partner" in ASCII
 pub(crate) async fn migrate(db: &Db) -> Result<(), DbErr> {
     let txn = db.begin_write().await?;
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!(
-            "SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"
-        ))
-        .await?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")).await?;
     }
     Migrator::up(&txn, None).await?;
     txn.commit().await
@@ -87,12 +84,6 @@ mod tests {
     #[test]
     fn splits_statements_and_drops_comments() {
         let sql = "-- head\nCREATE TABLE a (\n  x TEXT -- note\n);\nCREATE INDEX i ON a (x);\n";
-        assert_eq!(
-            statements(sql),
-            [
-                "CREATE TABLE a (\n  x TEXT\n);\n",
-                "CREATE INDEX i ON a (x);\n"
-            ]
-        );
+        assert_eq!(statements(sql), ["CREATE TABLE a (\n  x TEXT\n);\n", "CREATE INDEX i ON a (x);\n"]);
     }
 }

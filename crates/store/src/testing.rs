@@ -15,16 +15,8 @@ pub const POSTGRES_URL_VAR: &str = "PARTNERD_TEST_POSTGRES_URL";
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000_000
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos % 1_000_000_000)
 }
 
 /// Which back-end a test database lives on.
@@ -57,10 +49,7 @@ impl TestDatabase {
 
     pub fn sqlite() -> Self {
         let path = std::env::temp_dir().join(format!("partnerd_test_{}.db", unique_suffix()));
-        Self {
-            url: format!("sqlite://{}", path.display()),
-            cleanup: Cleanup::File(path),
-        }
+        Self { url: format!("sqlite://{}", path.display()), cleanup: Cleanup::File(path) }
     }
 
     pub async fn postgres() -> Option<Self> {
@@ -73,29 +62,18 @@ impl TestDatabase {
             return None;
         };
         let name = format!("partnerd_test_{}", unique_suffix());
-        let admin = Database::connect(&admin_url)
-            .await
-            .expect("connect to the PostgreSQL test server");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create a test database");
+        let admin = Database::connect(&admin_url).await.expect("connect to the PostgreSQL test server");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
         admin.close().await.ok();
         let url = match admin_url.rsplit_once('/') {
             Some((server, _db))
-                if server.contains("://")
-                    && server.split("://").nth(1).is_some_and(|s| !s.is_empty()) =>
+                if server.contains("://") && server.split("://").nth(1).is_some_and(|s| !s.is_empty()) =>
             {
                 format!("{server}/{name}")
             }
-            _ => panic!(
-                "{POSTGRES_URL_VAR} must name a database, like postgres://postgres@127.0.0.1:5432/postgres"
-            ),
+            _ => panic!("{POSTGRES_URL_VAR} must name a database, like postgres://postgres@127.0.0.1:5432/postgres"),
         };
-        Some(Self {
-            url,
-            cleanup: Cleanup::Postgres { admin_url, name },
-        })
+        Some(Self { url, cleanup: Cleanup::Postgres { admin_url, name } })
     }
 
     pub fn url(&self) -> &str {
@@ -117,18 +95,10 @@ impl Drop for TestDatabase {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime; use a thread with its own.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .ok()?;
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                     rt.block_on(async {
                         let admin = Database::connect(&admin_url).await.ok()?;
-                        admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await
-                            .ok()?;
+                        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
                         admin.close().await.ok()
                     })
                 })

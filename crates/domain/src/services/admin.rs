@@ -1,14 +1,13 @@
 use std::sync::Arc;
 
-use crate::account::{
-    AccountStatus, BillingSettings, Distributor, IllegalTransition, Partner, Worker,
-};
+use crate::account::{AccountStatus, Distributor, IllegalTransition, Partner, Worker};
+use crate::billing::Subscription;
 use crate::catalog::{Catalog, PlanId};
 use crate::ids::{DistributorId, PartnerId, WorkerId};
 use crate::keys::{ApiKey, KeyKind, KeyOwner};
 use crate::ports::{
-    Clock, DistributorRepository, IdGenerator, InfraError, KeyGenerator, KeyRepository,
-    PartnerRepository, WorkerRepository,
+    Clock, DistributorRepository, IdGenerator, InfraError, KeyGenerator, KeyRepository, PartnerRepository,
+    WorkerRepository,
 };
 use crate::values::{BillingInterval, Currency, DisplayName, Email, InvalidValue};
 
@@ -25,10 +24,7 @@ pub enum AdminError {
 }
 
 fn field(field: &'static str) -> impl FnOnce(InvalidValue) -> AdminError {
-    move |e| AdminError::InvalidField {
-        field,
-        reason: e.reason.to_owned(),
-    }
+    move |e| AdminError::InvalidField { field, reason: e.reason.to_owned() }
 }
 
 /// What the operator gives to create a partner.
@@ -68,23 +64,10 @@ impl AdminService {
         ids: Arc<dyn IdGenerator>,
         key_gen: Arc<dyn KeyGenerator>,
     ) -> Self {
-        Self {
-            distributors,
-            partners,
-            workers,
-            keys,
-            catalog,
-            clock,
-            ids,
-            key_gen,
-        }
+        Self { distributors, partners, workers, keys, catalog, clock, ids, key_gen }
     }
 
-    pub async fn create_distributor(
-        &self,
-        company: &str,
-        email: &str,
-    ) -> Result<(Distributor, ApiKey), AdminError> {
+    pub async fn create_distributor(&self, company: &str, email: &str) -> Result<(Distributor, ApiKey), AdminError> {
         let distributor = Distributor {
             id: DistributorId::generate(&*self.ids),
             company: DisplayName::parse(company).map_err(field("company"))?,
@@ -93,25 +76,18 @@ impl AdminService {
             created_at: self.clock.now(),
         };
         let key = ApiKey::generate(KeyKind::Distributor, &*self.key_gen);
-        self.distributors
-            .insert(&distributor, Some(key.hash()))
-            .await?;
+        self.distributors.insert(&distributor, Some(key.hash())).await?;
         Ok((distributor, key))
     }
 
     pub async fn create_partner(&self, new: NewPartner) -> Result<(Partner, ApiKey), AdminError> {
-        let plan = PlanId::parse(&new.plan)
-            .ok()
-            .filter(|p| self.catalog.plan(p).is_some())
-            .ok_or_else(|| AdminError::InvalidField {
-                field: "plan",
-                reason: format!("must be one of {}", self.plan_names()),
-            })?;
+        let plan = PlanId::parse(&new.plan).ok().filter(|p| self.catalog.plan(p).is_some()).ok_or_else(|| {
+            AdminError::InvalidField { field: "plan", reason: format!("must be one of {}", self.plan_names()) }
+        })?;
         let distributor_id = match new.distributor.as_deref() {
             None => None,
             Some(raw) => {
-                let id = DistributorId::parse(raw)
-                    .map_err(|_| AdminError::DistributorNotFound(raw.to_owned()))?;
+                let id = DistributorId::parse(raw).map_err(|_| AdminError::DistributorNotFound(raw.to_owned()))?;
                 if self.distributors.get(&id).await?.is_none() {
                     return Err(AdminError::DistributorNotFound(raw.to_owned()));
                 }
@@ -125,12 +101,8 @@ impl AdminService {
             company: DisplayName::parse(&new.company).map_err(field("company"))?,
             email: Email::parse(&new.email).map_err(field("email"))?,
             name: DisplayName::parse(&new.name).map_err(field("name"))?,
-            plan,
             status: AccountStatus::Active,
-            billing: BillingSettings {
-                currency: new.currency,
-                interval: new.interval,
-            },
+            subscription: Subscription::starting(plan, new.interval, new.currency, now),
             created_at: now,
             updated_at: now,
         };
@@ -151,29 +123,22 @@ impl AdminService {
     }
 
     pub async fn suspend_distributor(&self, id: &str) -> Result<Distributor, AdminError> {
-        self.transition_distributor(id, AccountStatus::suspend)
-            .await
+        self.transition_distributor(id, AccountStatus::suspend).await
     }
 
     pub async fn activate_distributor(&self, id: &str) -> Result<Distributor, AdminError> {
-        self.transition_distributor(id, AccountStatus::activate)
-            .await
+        self.transition_distributor(id, AccountStatus::activate).await
     }
 
     /// Revokes every key of `owner` and issues a fresh one in slot 1 (the only way to show a
     /// key again, since keys are stored as hashes).
     pub async fn reissue_key(&self, owner: &KeyOwner) -> Result<ApiKey, AdminError> {
         let key = ApiKey::generate(owner.kind(), &*self.key_gen);
-        self.keys
-            .reissue(owner, &key.hash(), self.clock.now())
-            .await?;
+        self.keys.reissue(owner, &key.hash(), self.clock.now()).await?;
         Ok(key)
     }
 
-    pub async fn find_distributor_by_email(
-        &self,
-        email: &str,
-    ) -> Result<Option<Distributor>, AdminError> {
+    pub async fn find_distributor_by_email(&self, email: &str) -> Result<Option<Distributor>, AdminError> {
         let email = Email::parse(email).map_err(field("email"))?;
         Ok(self.distributors.find_by_email(&email).await?)
     }
@@ -196,22 +161,13 @@ impl AdminService {
         let id = DistributorId::parse(raw_id).map_err(|_| not_found())?;
         let mut distributor = self.distributors.get(&id).await?.ok_or_else(not_found)?;
         distributor.status = transition(distributor.status)?;
-        if !self
-            .distributors
-            .set_status(&id, distributor.status, self.clock.now())
-            .await?
-        {
+        if !self.distributors.set_status(&id, distributor.status, self.clock.now()).await? {
             return Err(not_found());
         }
         Ok(distributor)
     }
 
     fn plan_names(&self) -> String {
-        self.catalog
-            .plans()
-            .iter()
-            .map(|p| p.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.catalog.plans().iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
     }
 }

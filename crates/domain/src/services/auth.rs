@@ -34,11 +34,7 @@ impl AuthService {
     pub async fn authenticate(&self, kind: KeyKind, raw: &str) -> Result<Principal, AuthError> {
         let key = ApiKey::presented(kind, raw).ok_or(AuthError::InvalidKey)?;
         let hash = key.hash();
-        let principal = self
-            .keys
-            .find_principal(&hash)
-            .await?
-            .ok_or(AuthError::InvalidKey)?;
+        let principal = self.keys.find_principal(&hash).await?.ok_or(AuthError::InvalidKey)?;
         if !principal.stored_hash.constant_time_eq(&hash) || principal.owner.kind() != kind {
             return Err(AuthError::InvalidKey);
         }
@@ -66,8 +62,7 @@ mod tests {
 
     fn repo_returning(principal: Option<Principal>) -> AuthService {
         let mut keys = MockKeyRepository::new();
-        keys.expect_find_principal()
-            .returning(move |_| Ok(principal.clone()));
+        keys.expect_find_principal().returning(move |_| Ok(principal.clone()));
         AuthService::new(Arc::new(keys))
     }
 
@@ -83,18 +78,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_active_partner_key_authenticates() {
-        let p = principal(
-            "pk_live_abc",
-            KeyOwner::Partner(partner()),
-            AccountStatus::Active,
-        );
+        let p = principal("pk_live_abc", KeyOwner::Partner(partner()), AccountStatus::Active);
         let auth = repo_returning(Some(p.clone()));
-        assert_eq!(
-            auth.authenticate(KeyKind::Partner, "pk_live_abc")
-                .await
-                .unwrap(),
-            p
-        );
+        assert_eq!(auth.authenticate(KeyKind::Partner, "pk_live_abc").await.unwrap(), p);
     }
 
     #[tokio::test]
@@ -102,51 +88,29 @@ mod tests {
         let mut keys = MockKeyRepository::new();
         keys.expect_find_principal().never();
         let auth = AuthService::new(Arc::new(keys));
-        let err = auth
-            .authenticate(KeyKind::Partner, "dk_live_abc")
-            .await
-            .unwrap_err();
+        let err = auth.authenticate(KeyKind::Partner, "dk_live_abc").await.unwrap_err();
         assert!(matches!(err, AuthError::InvalidKey));
     }
 
     #[tokio::test]
     async fn unknown_keys_are_invalid() {
         let auth = repo_returning(None);
-        let err = auth
-            .authenticate(KeyKind::Partner, "pk_live_nope")
-            .await
-            .unwrap_err();
+        let err = auth.authenticate(KeyKind::Partner, "pk_live_nope").await.unwrap_err();
         assert!(matches!(err, AuthError::InvalidKey));
     }
 
     #[tokio::test]
     async fn inactive_accounts_are_refused_with_their_kind() {
-        let p = principal(
-            "pk_live_abc",
-            KeyOwner::Partner(partner()),
-            AccountStatus::Pending,
-        );
-        let err = repo_returning(Some(p))
-            .authenticate(KeyKind::Partner, "pk_live_abc")
-            .await
-            .unwrap_err();
+        let p = principal("pk_live_abc", KeyOwner::Partner(partner()), AccountStatus::Pending);
+        let err = repo_returning(Some(p)).authenticate(KeyKind::Partner, "pk_live_abc").await.unwrap_err();
         assert!(matches!(err, AuthError::PartnerInactive));
     }
 
     #[tokio::test]
     async fn a_stored_hash_that_differs_is_refused() {
-        let mut p = principal(
-            "pk_live_abc",
-            KeyOwner::Partner(partner()),
-            AccountStatus::Active,
-        );
-        p.stored_hash = ApiKey::presented(KeyKind::Partner, "pk_live_other")
-            .unwrap()
-            .hash();
-        let err = repo_returning(Some(p))
-            .authenticate(KeyKind::Partner, "pk_live_abc")
-            .await
-            .unwrap_err();
+        let mut p = principal("pk_live_abc", KeyOwner::Partner(partner()), AccountStatus::Active);
+        p.stored_hash = ApiKey::presented(KeyKind::Partner, "pk_live_other").unwrap().hash();
+        let err = repo_returning(Some(p)).authenticate(KeyKind::Partner, "pk_live_abc").await.unwrap_err();
         assert!(matches!(err, AuthError::InvalidKey));
     }
 }

@@ -3,9 +3,7 @@ use std::sync::Arc;
 use crate::account::{Distributor, Partner};
 use crate::catalog::{Catalog, RunLimit};
 use crate::ids::{DistributorId, PartnerId};
-use crate::ports::{
-    Clock, DistributorRepository, DistributorTotals, InfraError, PartnerRepository,
-};
+use crate::ports::{Clock, DistributorRepository, DistributorTotals, InfraError, PartnerRepository};
 use crate::values::Month;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +51,7 @@ impl ProfileService {
         catalog: Arc<Catalog>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            partners,
-            distributors,
-            catalog,
-            clock,
-        }
+        Self { partners, distributors, catalog, clock }
     }
 
     pub async fn partner(&self, id: &PartnerId) -> Result<PartnerProfile, ProfileError> {
@@ -66,10 +59,7 @@ impl ProfileService {
         let month = Month::containing(self.clock.now());
         let usage = self.partners.usage(id, month).await?;
         // A plan removed from the catalog after the partner chose it keeps no allowance.
-        let runs_limit = self
-            .catalog
-            .plan(&partner.plan)
-            .map_or(RunLimit::Limited(0), |p| p.run_limit);
+        let runs_limit = self.catalog.plan(partner.plan()).map_or(RunLimit::Limited(0), |p| p.run_limit);
         Ok(PartnerProfile {
             partner,
             usage: UsageSummary {
@@ -81,21 +71,10 @@ impl ProfileService {
         })
     }
 
-    pub async fn distributor(
-        &self,
-        id: &DistributorId,
-    ) -> Result<DistributorProfile, ProfileError> {
-        let distributor = self
-            .distributors
-            .get(id)
-            .await?
-            .ok_or(ProfileError::NotFound)?;
+    pub async fn distributor(&self, id: &DistributorId) -> Result<DistributorProfile, ProfileError> {
+        let distributor = self.distributors.get(id).await?.ok_or(ProfileError::NotFound)?;
         let month = Month::containing(self.clock.now());
         let totals = self.distributors.totals(id, month).await?;
-        Ok(DistributorProfile {
-            distributor,
-            month,
-            totals,
-        })
+        Ok(DistributorProfile { distributor, month, totals })
     }
 }

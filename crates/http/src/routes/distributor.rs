@@ -9,7 +9,7 @@ use crate::error::{ApiError, ErrorBody};
 
 /// Your distributor profile with partner count and this month's aggregate usage.
 #[utoipa::path(
-    get, path = "/v1/distributor/me", tag = "Distributor",
+    get, path = "/v1/distributor/me", tag = "Distributor", operation_id = "getDistributorMe",
     security(("distributorKey" = [])),
     responses(
         (status = 200, description = "The distributor's profile", body = DistributorMeOut),

@@ -14,7 +14,7 @@ pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
 }
 
 /// A resource whose unmatched methods answer `405 METHOD_NOT_ALLOWED` in the envelope.
-fn resource(path: &str) -> Resource {
+pub(crate) fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 

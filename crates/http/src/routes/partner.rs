@@ -9,7 +9,7 @@ use crate::error::{ApiError, ErrorBody};
 
 /// Your partner profile: plan, status, and this month's usage against the plan's limit.
 #[utoipa::path(
-    get, path = "/v1/partner/me", tag = "Partner",
+    get, path = "/v1/partner/me", tag = "Partner", operation_id = "getPartnerMe",
     security(("partnerKey" = [])),
     responses(
         (status = 200, description = "The partner's profile", body = PartnerMeOut),

@@ -15,13 +15,7 @@ use crate::support::{TestApp, assert_error, serve, state_over};
 #[tokio::test]
 async fn unknown_routes_are_not_found_in_the_envelope() {
     let app = TestApp::start().await;
-    for path in [
-        "/",
-        "/v1",
-        "/v1/partner/nope",
-        "/api/v2/partner/me",
-        "/v1/partner/me/extra",
-    ] {
+    for path in ["/", "/v1", "/v1/partner/nope", "/api/v2/partner/me", "/v1/partner/me/extra"] {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 404, "{path}");
         assert_error(&res.json().await.unwrap(), "NOT_FOUND");
@@ -31,18 +25,8 @@ async fn unknown_routes_are_not_found_in_the_envelope() {
 #[tokio::test]
 async fn a_known_path_with_the_wrong_method_is_method_not_allowed() {
     let app = TestApp::start().await;
-    for method in [
-        reqwest::Method::POST,
-        reqwest::Method::PUT,
-        reqwest::Method::DELETE,
-        reqwest::Method::PATCH,
-    ] {
-        let res = app
-            .client
-            .request(method.clone(), app.url("/v1/partner/me"))
-            .send()
-            .await
-            .unwrap();
+    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+        let res = app.client.request(method.clone(), app.url("/v1/partner/me")).send().await.unwrap();
         assert_eq!(res.status(), 405, "{method}");
         assert_error(&res.json().await.unwrap(), "METHOD_NOT_ALLOWED");
     }
@@ -51,29 +35,13 @@ async fn a_known_path_with_the_wrong_method_is_method_not_allowed() {
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_honours_a_good_inbound_one() {
     let app = TestApp::start().await;
-    let res = app
-        .client
-        .get(app.url("/v1/partner/me"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/v1/partner/me")).send().await.unwrap();
     let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(id.starts_with("req_") && id.len() == 20, "{id}");
-    let res = app
-        .client
-        .get(app.url("/v1/partner/me"))
-        .header("X-Request-Id", "trace-abc.1")
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/v1/partner/me")).header("X-Request-Id", "trace-abc.1").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-abc.1");
-    let res = app
-        .client
-        .get(app.url("/v1/partner/me"))
-        .header("X-Request-Id", "bad id with spaces")
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.client.get(app.url("/v1/partner/me")).header("X-Request-Id", "bad id with spaces").send().await.unwrap();
     assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
 }
 
@@ -88,18 +56,11 @@ async fn infrastructure_failures_are_opaque_and_carry_the_request_id() {
         owner_status: AccountStatus::Active,
     };
     let mut keys = MockKeyRepository::new();
-    keys.expect_find_principal()
-        .returning(move |_| Ok(Some(principal.clone())));
+    keys.expect_find_principal().returning(move |_| Ok(Some(principal.clone())));
     let mut partners = MockPartnerRepository::new();
-    partners
-        .expect_get()
-        .returning(|_| Err(InfraError::new("connection refused by db.internal:5432")));
+    partners.expect_get().returning(|_| Err(InfraError::new("connection refused by db.internal:5432")));
     let base = serve(
-        state_over(
-            Arc::new(keys),
-            Arc::new(partners),
-            Arc::new(MockDistributorRepository::new()),
-        ),
+        state_over(Arc::new(keys), Arc::new(partners), Arc::new(MockDistributorRepository::new())),
         HttpConfig::default(),
     );
     let res = reqwest::Client::new()
@@ -114,27 +75,14 @@ async fn infrastructure_failures_are_opaque_and_carry_the_request_id() {
     let message = assert_error(&body, "INTERNAL");
     assert_eq!(body["error"]["requestId"], request_id.as_str());
     assert!(message.contains(&request_id));
-    assert!(
-        !body.to_string().contains("db.internal"),
-        "the cause leaked: {body}"
-    );
+    assert!(!body.to_string().contains("db.internal"), "the cause leaked: {body}");
 }
 
 #[tokio::test]
 async fn require_https_refuses_plain_requests_and_admits_forwarded_https() {
-    let app = TestApp::start_with(HttpConfig {
-        require_https: true,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(HttpConfig { require_https: true, ..Default::default() }).await;
     let (_, key) = app.partner(None, AccountStatus::Active).await;
-    let res = app
-        .client
-        .get(app.url("/v1/partner/me"))
-        .header("X-Partner-Key", key.reveal())
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/v1/partner/me")).header("X-Partner-Key", key.reveal()).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert_error(&res.json().await.unwrap(), "HTTPS_REQUIRED");
     let res = app
@@ -151,21 +99,8 @@ async fn require_https_refuses_plain_requests_and_admits_forwarded_https() {
 #[tokio::test]
 async fn openapi_describes_every_route_and_the_key_headers() {
     let app = TestApp::start().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let paths: Vec<&str> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(paths, ["/v1/distributor/me", "/v1/partner/me"]);
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["partnerKey"]["name"], "X-Partner-Key");

@@ -7,9 +7,7 @@ use crate::support::TestApp;
 async fn partner_me_has_the_reference_shape() {
     let app = TestApp::start().await;
     let (partner, key) = app.partner(None, AccountStatus::Active).await;
-    let (status, body) = app
-        .get("/v1/partner/me", ("X-Partner-Key", key.reveal()))
-        .await;
+    let (status, body) = app.get("/v1/partner/me", ("X-Partner-Key", key.reveal())).await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -34,9 +32,7 @@ async fn distributor_me_counts_its_own_partners_only() {
     app.partner(Some(&d.id), AccountStatus::Pending).await;
     app.partner(Some(&other.id), AccountStatus::Active).await;
     app.partner(None, AccountStatus::Active).await;
-    let (status, body) = app
-        .get("/v1/distributor/me", ("X-Distributor-Key", key.reveal()))
-        .await;
+    let (status, body) = app.get("/v1/distributor/me", ("X-Distributor-Key", key.reveal())).await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -56,12 +52,8 @@ async fn distributor_me_counts_its_own_partners_only() {
 async fn api_v1_prefix_serves_the_same_routes() {
     let app = TestApp::start().await;
     let (_, key) = app.partner(None, AccountStatus::Active).await;
-    let v1 = app
-        .get("/v1/partner/me", ("X-Partner-Key", key.reveal()))
-        .await;
-    let api_v1 = app
-        .get("/api/v1/partner/me", ("X-Partner-Key", key.reveal()))
-        .await;
+    let v1 = app.get("/v1/partner/me", ("X-Partner-Key", key.reveal())).await;
+    let api_v1 = app.get("/api/v1/partner/me", ("X-Partner-Key", key.reveal())).await;
     assert_eq!(v1.0, 200);
     assert_eq!(v1, api_v1);
 }
@@ -73,14 +65,10 @@ async fn enterprise_plans_report_an_unlimited_run_limit() {
     use partnerd_domain::ports::PartnerRepository;
     let app = TestApp::start().await;
     let mut p = crate::support::partner(&app.ids, None, AccountStatus::Active);
-    p.plan = PlanId::parse("enterprise").unwrap();
+    p.subscription.plan = PlanId::parse("enterprise").unwrap();
     let key = ApiKey::generate(KeyKind::Partner, &app.ids);
-    PartnerRepository::insert(&*app.store, &p, Some(key.hash()))
-        .await
-        .unwrap();
-    let (_, body) = app
-        .get("/v1/partner/me", ("X-Partner-Key", key.reveal()))
-        .await;
+    PartnerRepository::insert(&*app.store, &p, Some(key.hash())).await.unwrap();
+    let (_, body) = app.get("/v1/partner/me", ("X-Partner-Key", key.reveal())).await;
     assert_eq!(body["usage"]["runsLimit"], -1);
     assert_eq!(body["plan"], "enterprise");
 }

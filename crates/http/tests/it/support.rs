@@ -1,7 +1,8 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use partnerd_domain::account::{AccountStatus, BillingSettings, Distributor, Partner};
+use partnerd_domain::account::{AccountStatus, Distributor, Partner};
+use partnerd_domain::billing::Subscription;
 use partnerd_domain::catalog::{Catalog, PlanId};
 use partnerd_domain::ids::{DistributorId, PartnerId};
 use partnerd_domain::keys::{ApiKey, KeyKind};
@@ -32,12 +33,7 @@ impl TestApp {
     pub async fn start_with(config: HttpConfig) -> Self {
         let store = Arc::new(InMemoryStore::new());
         let state = state_over(store.clone(), store.clone(), store.clone());
-        Self {
-            base: serve(state, config),
-            store,
-            ids: SequentialIds::default(),
-            client: reqwest::Client::new(),
-        }
+        Self { base: serve(state, config), store, ids: SequentialIds::default(), client: reqwest::Client::new() }
     }
 
     pub async fn distributor(&self, status: AccountStatus) -> (Distributor, ApiKey) {
@@ -49,22 +45,14 @@ impl TestApp {
             created_at: NOW,
         };
         let key = ApiKey::generate(KeyKind::Distributor, &self.ids);
-        DistributorRepository::insert(&*self.store, &d, Some(key.hash()))
-            .await
-            .unwrap();
+        DistributorRepository::insert(&*self.store, &d, Some(key.hash())).await.unwrap();
         (d, key)
     }
 
-    pub async fn partner(
-        &self,
-        distributor: Option<&DistributorId>,
-        status: AccountStatus,
-    ) -> (Partner, ApiKey) {
+    pub async fn partner(&self, distributor: Option<&DistributorId>, status: AccountStatus) -> (Partner, ApiKey) {
         let p = partner(&self.ids, distributor, status);
         let key = ApiKey::generate(KeyKind::Partner, &self.ids);
-        PartnerRepository::insert(&*self.store, &p, Some(key.hash()))
-            .await
-            .unwrap();
+        PartnerRepository::insert(&*self.store, &p, Some(key.hash())).await.unwrap();
         (p, key)
     }
 
@@ -73,35 +61,26 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, header: (&str, &str)) -> (u16, Value) {
-        let res = self
-            .client
-            .get(self.url(path))
-            .header(header.0, header.1)
-            .send()
-            .await
-            .unwrap();
+        let res = self.client.get(self.url(path)).header(header.0, header.1).send().await.unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap())
     }
 }
 
-pub fn partner(
-    ids: &SequentialIds,
-    distributor: Option<&DistributorId>,
-    status: AccountStatus,
-) -> Partner {
+pub fn partner(ids: &SequentialIds, distributor: Option<&DistributorId>, status: AccountStatus) -> Partner {
     Partner {
         id: PartnerId::generate(ids),
         distributor_id: distributor.cloned(),
         company: DisplayName::parse("Acme MSP").unwrap(),
         email: Email::parse("admin@acmemsp.com").unwrap(),
         name: DisplayName::parse("John Doe").unwrap(),
-        plan: PlanId::parse("professional").unwrap(),
         status,
-        billing: BillingSettings {
-            currency: Currency::Aud,
-            interval: BillingInterval::Quarterly,
-        },
+        subscription: Subscription::starting(
+            PlanId::parse("professional").unwrap(),
+            BillingInterval::Quarterly,
+            Currency::Aud,
+            NOW,
+        ),
         created_at: NOW,
         updated_at: NOW,
     }
@@ -116,12 +95,7 @@ pub fn state_over(
     let clock = Arc::new(FixedClock::at(NOW));
     AppState {
         auth: Arc::new(AuthService::new(keys)),
-        profiles: Arc::new(ProfileService::new(
-            partners,
-            distributors,
-            Arc::new(Catalog::default()),
-            clock,
-        )),
+        profiles: Arc::new(ProfileService::new(partners, distributors, Arc::new(Catalog::default()), clock)),
     }
 }
 
@@ -129,28 +103,16 @@ pub fn state_over(
 pub fn serve(state: AppState, config: HttpConfig) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = partnerd_http::build(
-        listener,
-        state,
-        HttpConfig {
-            workers: Some(1),
-            ..config
-        },
-    )
-    .unwrap();
+    let server = partnerd_http::build(listener, state, HttpConfig { workers: Some(1), ..config }).unwrap();
     tokio::spawn(server);
     base
 }
 
 /// Asserts the reference error envelope with this code, and returns its message.
 pub fn assert_error(body: &Value, code: &str) -> String {
-    let error = body
-        .get("error")
-        .unwrap_or_else(|| panic!("no error envelope in {body}"));
+    let error = body.get("error").unwrap_or_else(|| panic!("no error envelope in {body}"));
     assert_eq!(error["code"], code, "{body}");
-    let message = error["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no message in {body}"));
+    let message = error["message"].as_str().unwrap_or_else(|| panic!("no message in {body}"));
     assert!(!message.is_empty());
     message.to_owned()
 }

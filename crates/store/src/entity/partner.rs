@@ -13,6 +13,8 @@ pub struct Model {
     pub status: String,
     pub billing_currency: String,
     pub billing_interval: String,
+    pub period_start: i64,
+    pub period_end: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

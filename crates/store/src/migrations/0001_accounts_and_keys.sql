@@ -19,8 +19,11 @@ CREATE TABLE partners (
     name              TEXT NOT NULL,
     plan              TEXT NOT NULL,
     status            TEXT NOT NULL CHECK (status IN ('pending', 'active', 'suspended')),
+    -- The subscription: plan above, these terms, and the period being paid for.
     billing_currency  TEXT NOT NULL,
     billing_interval  TEXT NOT NULL,
+    period_start      BIGINT NOT NULL,
+    period_end        BIGINT NOT NULL,
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL
 );

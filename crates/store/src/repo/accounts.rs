@@ -1,17 +1,14 @@
 use async_trait::async_trait;
-use partnerd_domain::account::{AccountStatus, BillingSettings, Distributor, Partner, Worker};
+use partnerd_domain::account::{AccountStatus, Distributor, Partner, Worker};
+use partnerd_domain::billing::Subscription;
 use partnerd_domain::catalog::PlanId;
 use partnerd_domain::ids::{DistributorId, PartnerId, WorkerId};
 use partnerd_domain::keys::{KeyHash, KeyOwner, KeySlot};
 use partnerd_domain::ports::{
-    DistributorRepository, DistributorTotals, InfraError, PartnerRepository, PartnerUsage,
-    WorkerRepository,
+    DistributorRepository, DistributorTotals, InfraError, PartnerRepository, PartnerUsage, WorkerRepository,
 };
 use partnerd_domain::values::{DisplayName, Email, Month};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 use time::OffsetDateTime;
 
 use super::keys::insert_key;
@@ -32,20 +29,17 @@ fn to_distributor(row: distributor::Model) -> Result<Distributor, InfraError> {
 fn to_partner(row: partner::Model) -> Result<Partner, InfraError> {
     Ok(Partner {
         id: PartnerId::parse(&row.id).map_err(corrupt)?,
-        distributor_id: row
-            .distributor_id
-            .as_deref()
-            .map(DistributorId::parse)
-            .transpose()
-            .map_err(corrupt)?,
+        distributor_id: row.distributor_id.as_deref().map(DistributorId::parse).transpose().map_err(corrupt)?,
         company: DisplayName::parse(&row.company).map_err(corrupt)?,
         email: Email::parse(&row.email).map_err(corrupt)?,
         name: DisplayName::parse(&row.name).map_err(corrupt)?,
-        plan: PlanId::parse(&row.plan).map_err(corrupt)?,
         status: status(&row.status)?,
-        billing: BillingSettings {
-            currency: row.billing_currency.parse().map_err(corrupt)?,
+        subscription: Subscription {
+            plan: PlanId::parse(&row.plan).map_err(corrupt)?,
             interval: row.billing_interval.parse().map_err(corrupt)?,
+            currency: row.billing_currency.parse().map_err(corrupt)?,
+            period_start: from_millis(row.period_start)?,
+            period_end: from_millis(row.period_end)?,
         },
         created_at: from_millis(row.created_at)?,
         updated_at: from_millis(row.updated_at)?,
@@ -82,9 +76,7 @@ impl Store {
         let txn = self.db.begin_write().await.map_err(infra)?;
         row.insert(&txn).await.map_err(infra)?;
         if let Some(hash) = first_key {
-            insert_key(&txn, &owner, KeySlot::FIRST, &hash, now)
-                .await
-                .map_err(infra)?;
+            insert_key(&txn, &owner, KeySlot::FIRST, &hash, now).await.map_err(infra)?;
         }
         txn.commit().await.map_err(infra)
     }
@@ -101,20 +93,11 @@ impl DistributorRepository for Store {
             created_at: millis(d.created_at),
             updated_at: millis(d.created_at),
         };
-        self.insert_account(
-            row.into_active_model(),
-            KeyOwner::Distributor(d.id.clone()),
-            first_key,
-            d.created_at,
-        )
-        .await
+        self.insert_account(row.into_active_model(), KeyOwner::Distributor(d.id.clone()), first_key, d.created_at).await
     }
 
     async fn get(&self, id: &DistributorId) -> Result<Option<Distributor>, InfraError> {
-        let row = distributor::Entity::find_by_id(id.as_str())
-            .one(self.db.reader())
-            .await
-            .map_err(infra)?;
+        let row = distributor::Entity::find_by_id(id.as_str()).one(self.db.reader()).await.map_err(infra)?;
         row.map(to_distributor).transpose()
     }
 
@@ -136,32 +119,18 @@ impl DistributorRepository for Store {
     ) -> Result<bool, InfraError> {
         let sql = "UPDATE distributors SET status = $1, updated_at = $2 WHERE id = $3";
         let values = [new.as_str().into(), millis(now).into(), id.as_str().into()];
-        let done = self
-            .db
-            .writer()
-            .execute_raw(self.db.stmt(sql, values))
-            .await
-            .map_err(infra)?;
+        let done = self.db.writer().execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn totals(
-        &self,
-        id: &DistributorId,
-        month: Month,
-    ) -> Result<DistributorTotals, InfraError> {
+    async fn totals(&self, id: &DistributorId, month: Month) -> Result<DistributorTotals, InfraError> {
         let sql = "SELECT \
               (SELECT COUNT(*) FROM partners WHERE distributor_id = $1), \
               (SELECT CAST(COALESCE(SUM(u.used), 0) AS BIGINT) FROM run_usage u \
                  JOIN partners p ON p.id = u.partner_id WHERE p.distributor_id = $1 AND u.month = $2), \
               (SELECT COUNT(*) FROM customers c JOIN partners p ON p.id = c.partner_id WHERE p.distributor_id = $1)";
         let values = [id.as_str().into(), month.to_string().into()];
-        let row = self
-            .db
-            .reader()
-            .query_one_raw(self.db.stmt(sql, values))
-            .await
-            .map_err(infra)?;
+        let row = self.db.reader().query_one_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
         let row = row.ok_or_else(|| corrupt("aggregate query returned no row"))?;
         Ok(DistributorTotals {
             partners_count: count(&row, 0)?,
@@ -174,33 +143,27 @@ impl DistributorRepository for Store {
 #[async_trait]
 impl PartnerRepository for Store {
     async fn insert(&self, p: &Partner, first_key: Option<KeyHash>) -> Result<(), InfraError> {
+        let sub = &p.subscription;
         let row = partner::Model {
             id: p.id.to_string(),
             distributor_id: p.distributor_id.as_ref().map(ToString::to_string),
             company: p.company.as_str().to_owned(),
             email: p.email.as_str().to_owned(),
             name: p.name.as_str().to_owned(),
-            plan: p.plan.to_string(),
+            plan: sub.plan.to_string(),
             status: p.status.as_str().to_owned(),
-            billing_currency: p.billing.currency.code().to_owned(),
-            billing_interval: p.billing.interval.as_str().to_owned(),
+            billing_currency: sub.currency.code().to_owned(),
+            billing_interval: sub.interval.as_str().to_owned(),
+            period_start: millis(sub.period_start),
+            period_end: millis(sub.period_end),
             created_at: millis(p.created_at),
             updated_at: millis(p.updated_at),
         };
-        self.insert_account(
-            row.into_active_model(),
-            KeyOwner::Partner(p.id.clone()),
-            first_key,
-            p.created_at,
-        )
-        .await
+        self.insert_account(row.into_active_model(), KeyOwner::Partner(p.id.clone()), first_key, p.created_at).await
     }
 
     async fn get(&self, id: &PartnerId) -> Result<Option<Partner>, InfraError> {
-        let row = partner::Entity::find_by_id(id.as_str())
-            .one(self.db.reader())
-            .await
-            .map_err(infra)?;
+        let row = partner::Entity::find_by_id(id.as_str()).one(self.db.reader()).await.map_err(infra)?;
         row.map(to_partner).transpose()
     }
 
@@ -219,17 +182,9 @@ impl PartnerRepository for Store {
               (SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM run_usage WHERE partner_id = $1 AND month = $2), \
               (SELECT COUNT(*) FROM customers WHERE partner_id = $1)";
         let values = [id.as_str().into(), month.to_string().into()];
-        let row = self
-            .db
-            .reader()
-            .query_one_raw(self.db.stmt(sql, values))
-            .await
-            .map_err(infra)?;
+        let row = self.db.reader().query_one_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
         let row = row.ok_or_else(|| corrupt("aggregate query returned no row"))?;
-        Ok(PartnerUsage {
-            runs_used: count(&row, 0)?,
-            customers_count: count(&row, 1)?,
-        })
+        Ok(PartnerUsage { runs_used: count(&row, 0)?, customers_count: count(&row, 1)? })
     }
 }
 
@@ -242,13 +197,8 @@ impl WorkerRepository for Store {
             status: AccountStatus::Active.as_str().to_owned(),
             created_at: millis(w.created_at),
         };
-        self.insert_account(
-            row.into_active_model(),
-            KeyOwner::Worker(w.id.clone()),
-            Some(first_key),
-            w.created_at,
-        )
-        .await
+        self.insert_account(row.into_active_model(), KeyOwner::Worker(w.id.clone()), Some(first_key), w.created_at)
+            .await
     }
 
     async fn find_by_name(&self, name: &str) -> Result<Option<Worker>, InfraError> {

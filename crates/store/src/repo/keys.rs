@@ -41,8 +41,7 @@ pub(crate) async fn insert_key(
         i16::from(slot.get()).into(),
         millis(now).into(),
     ];
-    txn.execute_raw(db::stmt(txn.get_database_backend(), sql, values))
-        .await?;
+    txn.execute_raw(db::stmt(txn.get_database_backend(), sql, values)).await?;
     Ok(())
 }
 
@@ -62,22 +61,11 @@ impl KeyRepository for Store {
                                      AND k.slot = s.slot AND k.revoked_at IS NULL) \
                    ORDER BY s.slot LIMIT 1 RETURNING slot";
         for _ in 0..SLOT_RACE_RETRIES {
-            let values = [
-                hash.as_str().into(),
-                owner_kind(owner).into(),
-                owner.id().into(),
-                millis(now).into(),
-            ];
-            match self
-                .db
-                .writer()
-                .query_one_raw(self.db.stmt(sql, values))
-                .await
-            {
+            let values = [hash.as_str().into(), owner_kind(owner).into(), owner.id().into(), millis(now).into()];
+            match self.db.writer().query_one_raw(self.db.stmt(sql, values)).await {
                 Ok(Some(row)) => {
                     let slot: i16 = row.try_get_by_index(0).map_err(infra)?;
-                    return KeySlot::new(slot.into())
-                        .ok_or_else(|| corrupt("slot out of range").into());
+                    return KeySlot::new(slot.into()).ok_or_else(|| corrupt("slot out of range").into());
                 }
                 Ok(None) => return Err(KeyInsertError::SlotsFull),
                 Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -89,26 +77,14 @@ impl KeyRepository for Store {
         Err(KeyInsertError::SlotsFull)
     }
 
-    async fn reissue(
-        &self,
-        owner: &KeyOwner,
-        hash: &KeyHash,
-        now: OffsetDateTime,
-    ) -> Result<(), InfraError> {
+    async fn reissue(&self, owner: &KeyOwner, hash: &KeyHash, now: OffsetDateTime) -> Result<(), InfraError> {
         let txn = self.db.begin_write().await.map_err(infra)?;
         lock_owner(&txn, owner).await.map_err(infra)?;
-        let revoke = "UPDATE api_keys SET revoked_at = $1 WHERE owner_kind = $2 AND owner_id = $3 AND revoked_at IS NULL";
-        let values = [
-            millis(now).into(),
-            owner_kind(owner).into(),
-            owner.id().into(),
-        ];
-        txn.execute_raw(self.db.stmt(revoke, values))
-            .await
-            .map_err(infra)?;
-        insert_key(&txn, owner, KeySlot::FIRST, hash, now)
-            .await
-            .map_err(infra)?;
+        let revoke =
+            "UPDATE api_keys SET revoked_at = $1 WHERE owner_kind = $2 AND owner_id = $3 AND revoked_at IS NULL";
+        let values = [millis(now).into(), owner_kind(owner).into(), owner.id().into()];
+        txn.execute_raw(self.db.stmt(revoke, values)).await.map_err(infra)?;
+        insert_key(&txn, owner, KeySlot::FIRST, hash, now).await.map_err(infra)?;
         txn.commit().await.map_err(infra)
     }
 
@@ -120,12 +96,8 @@ impl KeyRepository for Store {
                    LEFT JOIN distributors d ON k.owner_kind = 'distributor' AND d.id = k.owner_id \
                    LEFT JOIN workers w ON k.owner_kind = 'worker' AND w.id = k.owner_id \
                    WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
-        let Some(row) = self
-            .db
-            .reader()
-            .query_one_raw(self.db.stmt(sql, [hash.as_str().into()]))
-            .await
-            .map_err(infra)?
+        let Some(row) =
+            self.db.reader().query_one_raw(self.db.stmt(sql, [hash.as_str().into()])).await.map_err(infra)?
         else {
             return Ok(None);
         };

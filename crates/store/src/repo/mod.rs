@@ -21,7 +21,6 @@ pub(crate) async fn lock_owner(txn: &DatabaseTransaction, owner: &KeyOwner) -> R
         KeyOwner::Worker(_) => "workers",
     };
     let sql = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE");
-    txn.execute_raw(db::stmt(DbBackend::Postgres, &sql, [owner.id().into()]))
-        .await?;
+    txn.execute_raw(db::stmt(DbBackend::Postgres, &sql, [owner.id().into()])).await?;
     Ok(())
 }

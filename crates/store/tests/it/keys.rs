@@ -22,30 +22,18 @@ fn key(kind: KeyKind, ids: &SequentialIds) -> ApiKey {
 async fn keys_fill_the_lowest_free_slot_then_refuse(ctx: &Ctx) {
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
-    let first = ctx
-        .store
-        .insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW)
-        .await;
+    let first = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
     assert_eq!(first.unwrap(), KeySlot::FIRST);
-    let second = ctx
-        .store
-        .insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW)
-        .await;
+    let second = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
     assert_eq!(second.unwrap(), KeySlot::SECOND);
-    let third = ctx
-        .store
-        .insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW)
-        .await;
+    let third = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
     assert!(matches!(third, Err(KeyInsertError::SlotsFull)));
 }
 
 async fn concurrent_inserts_never_exceed_two_active_keys(ctx: &Ctx) {
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
-    ctx.store
-        .insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW)
-        .await
-        .unwrap();
+    ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await.unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (store, owner) = (Arc::clone(&ctx.store), owner.clone());
@@ -64,45 +52,22 @@ async fn concurrent_inserts_never_exceed_two_active_keys(ctx: &Ctx) {
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
-    assert_eq!(
-        created, 1,
-        "exactly one of 20 concurrent inserts fills the free slot"
-    );
+    assert_eq!(created, 1, "exactly one of 20 concurrent inserts fills the free slot");
 }
 
 async fn reissue_revokes_every_key_and_fills_slot_one(ctx: &Ctx) {
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
-    let (a, b, fresh) = (
-        key(KeyKind::Partner, &ctx.ids),
-        key(KeyKind::Partner, &ctx.ids),
-        key(KeyKind::Partner, &ctx.ids),
-    );
-    ctx.store
-        .insert_in_free_slot(&owner, &a.hash(), NOW)
-        .await
-        .unwrap();
-    ctx.store
-        .insert_in_free_slot(&owner, &b.hash(), NOW)
-        .await
-        .unwrap();
+    let (a, b, fresh) =
+        (key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids));
+    ctx.store.insert_in_free_slot(&owner, &a.hash(), NOW).await.unwrap();
+    ctx.store.insert_in_free_slot(&owner, &b.hash(), NOW).await.unwrap();
     ctx.store.reissue(&owner, &fresh.hash(), NOW).await.unwrap();
     assert_eq!(ctx.store.find_principal(&a.hash()).await.unwrap(), None);
     assert_eq!(ctx.store.find_principal(&b.hash()).await.unwrap(), None);
-    let principal = ctx
-        .store
-        .find_principal(&fresh.hash())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (principal.owner, principal.slot),
-        (owner.clone(), KeySlot::FIRST)
-    );
-    let next = ctx
-        .store
-        .insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW)
-        .await;
+    let principal = ctx.store.find_principal(&fresh.hash()).await.unwrap().unwrap();
+    assert_eq!((principal.owner, principal.slot), (owner.clone(), KeySlot::FIRST));
+    let next = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
     assert_eq!(next.unwrap(), KeySlot::SECOND);
 }
 
@@ -112,66 +77,29 @@ async fn find_principal_sees_owner_status_and_ignores_revoked_keys(ctx: &Ctx) {
     let d = ctx.distributor().await;
     let owner = KeyOwner::Distributor(d.id.clone());
     let k = key(KeyKind::Distributor, &ctx.ids);
-    ctx.store
-        .insert_in_free_slot(&owner, &k.hash(), NOW)
-        .await
-        .unwrap();
+    ctx.store.insert_in_free_slot(&owner, &k.hash(), NOW).await.unwrap();
     let found = ctx.store.find_principal(&k.hash()).await.unwrap().unwrap();
-    assert_eq!(
-        (found.owner.clone(), found.owner_status),
-        (owner.clone(), AccountStatus::Active)
-    );
+    assert_eq!((found.owner.clone(), found.owner_status), (owner.clone(), AccountStatus::Active));
     assert_eq!(found.stored_hash, k.hash());
-    ctx.store
-        .set_status(&d.id, AccountStatus::Suspended, NOW)
-        .await
-        .unwrap();
+    ctx.store.set_status(&d.id, AccountStatus::Suspended, NOW).await.unwrap();
     let found = ctx.store.find_principal(&k.hash()).await.unwrap().unwrap();
     assert_eq!(found.owner_status, AccountStatus::Suspended);
     let unknown = key(KeyKind::Distributor, &ctx.ids);
-    assert_eq!(
-        ctx.store.find_principal(&unknown.hash()).await.unwrap(),
-        None
-    );
+    assert_eq!(ctx.store.find_principal(&unknown.hash()).await.unwrap(), None);
 }
 
 async fn the_keys_table_holds_no_plaintext(ctx: &Ctx) {
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
     let secret = key(KeyKind::Partner, &ctx.ids);
-    ctx.store
-        .insert_in_free_slot(&owner, &secret.hash(), NOW)
-        .await
-        .unwrap();
+    ctx.store.insert_in_free_slot(&owner, &secret.hash(), NOW).await.unwrap();
     let raw = Database::connect(ctx.db.url()).await.unwrap();
     let sql = "SELECT key_hash, owner_kind, owner_id FROM api_keys";
-    let rows = raw
-        .query_all_raw(sea_orm::Statement::from_string(
-            raw.get_database_backend(),
-            sql,
-        ))
-        .await
-        .unwrap();
-    let columns: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            (0..3)
-                .map(|i| r.try_get_by_index::<String>(i).unwrap())
-                .collect()
-        })
-        .collect();
+    let rows = raw.query_all_raw(sea_orm::Statement::from_string(raw.get_database_backend(), sql)).await.unwrap();
+    let columns: Vec<Vec<String>> =
+        rows.iter().map(|r| (0..3).map(|i| r.try_get_by_index::<String>(i).unwrap()).collect()).collect();
     let body = secret.reveal().trim_start_matches("pk_live_");
-    assert_eq!(
-        columns,
-        [vec![
-            secret.hash().as_str().to_owned(),
-            "partner".to_owned(),
-            p.id.to_string()
-        ]]
-    );
-    assert!(
-        columns.iter().flatten().all(|c| !c.contains(body)),
-        "a key's body was stored"
-    );
+    assert_eq!(columns, [vec![secret.hash().as_str().to_owned(), "partner".to_owned(), p.id.to_string()]]);
+    assert!(columns.iter().flatten().all(|c| !c.contains(body)), "a key's body was stored");
     raw.close().await.unwrap();
 }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use partnerd_domain::account::{AccountStatus, BillingSettings, Distributor, Partner};
+use partnerd_domain::account::{AccountStatus, Distributor, Partner};
+use partnerd_domain::billing::Subscription;
 use partnerd_domain::catalog::PlanId;
 use partnerd_domain::ids::{DistributorId, PartnerId};
 use partnerd_domain::ports::{DistributorRepository, IdGenerator, PartnerRepository};
@@ -45,14 +46,8 @@ pub struct Ctx {
 impl Ctx {
     pub async fn new(backend: Backend) -> Option<Self> {
         let db = TestDatabase::new(backend).await?;
-        let store = Store::open(&DbConfig::new(db.url()))
-            .await
-            .expect("open and migrate");
-        Some(Self {
-            store: Arc::new(store),
-            ids: SequentialIds::default(),
-            db,
-        })
+        let store = Store::open(&DbConfig::new(db.url())).await.expect("open and migrate");
+        Some(Self { store: Arc::new(store), ids: SequentialIds::default(), db })
     }
 
     pub async fn distributor(&self) -> Distributor {
@@ -63,9 +58,7 @@ impl Ctx {
             status: AccountStatus::Active,
             created_at: NOW,
         };
-        DistributorRepository::insert(&*self.store, &d, None)
-            .await
-            .unwrap();
+        DistributorRepository::insert(&*self.store, &d, None).await.unwrap();
         d
     }
 
@@ -76,18 +69,17 @@ impl Ctx {
             company: DisplayName::parse("Acme MSP").unwrap(),
             email: Email::parse("admin@acmemsp.com").unwrap(),
             name: DisplayName::parse("John Doe").unwrap(),
-            plan: PlanId::parse("professional").unwrap(),
             status: AccountStatus::Active,
-            billing: BillingSettings {
-                currency: Currency::Aud,
-                interval: BillingInterval::Quarterly,
-            },
+            subscription: Subscription::starting(
+                PlanId::parse("professional").unwrap(),
+                BillingInterval::Quarterly,
+                Currency::Aud,
+                NOW,
+            ),
             created_at: NOW,
             updated_at: NOW,
         };
-        PartnerRepository::insert(&*self.store, &p, None)
-            .await
-            .unwrap();
+        PartnerRepository::insert(&*self.store, &p, None).await.unwrap();
         p
     }
 
