@@ -92,6 +92,14 @@ prefixed_id!(
     /// A webhook event.
     EventId, "evt_", "event"
 );
+prefixed_id!(
+    /// A plan change (its audit record and the invoice items it created).
+    PlanChangeId, "chg_", "plan change"
+);
+prefixed_id!(
+    /// A pending or invoiced line item.
+    InvoiceItemId, "ii_", "invoice item"
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,5 +12,5 @@ pub mod run;
 pub mod services;
 pub mod values;
 
-#[cfg(feature = "mocks")]
+#[cfg(any(test, feature = "mocks"))]
 pub mod testing;

@@ -9,8 +9,11 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::account::{AccountStatus, Distributor, Partner, Worker};
-use crate::ids::{DistributorId, PartnerId};
+use crate::billing::{ProrationLine, Subscription};
+use crate::catalog::{PlanId, RunLimit};
+use crate::ids::{CustomerId, DistributorId, PartnerId, PlanChangeId, RunId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
+use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
 
 /// An infrastructure failure (database down, driver error). Opaque on purpose: callers can only
@@ -42,19 +45,19 @@ impl StdError for InfraError {
 }
 
 /// The current time. Services never read the system clock directly.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
 /// Randomness for ids (96 bits each).
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait IdGenerator: Send + Sync {
     fn id_body(&self) -> [u8; 12];
 }
 
 /// Randomness for API keys: must come from the operating system's CSPRNG.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait KeyGenerator: Send + Sync {
     fn key_bytes(&self) -> [u8; 32];
 }
@@ -77,8 +80,18 @@ pub enum KeyInsertError {
     Internal(#[from] InfraError),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeKeyError {
+    #[error("no active key in that slot")]
+    EmptySlot,
+    #[error("the only active key cannot be revoked")]
+    LastKey,
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
 /// API keys, stored only as hashes.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait KeyRepository: Send + Sync {
     /// Stores `hash` as an active key in the owner's lowest free slot and returns the slot.
@@ -93,6 +106,10 @@ pub trait KeyRepository: Send + Sync {
 
     /// Revokes every active key of `owner` and stores `hash` in slot 1, in one transaction.
     async fn reissue(&self, owner: &KeyOwner, hash: &KeyHash, now: OffsetDateTime) -> Result<(), InfraError>;
+
+    /// Revokes the owner's active key in `slot`. Atomic per owner: concurrent revocations of
+    /// both slots never leave the owner with no active key (`LastKey` for the one that would).
+    async fn revoke_slot(&self, owner: &KeyOwner, slot: KeySlot, now: OffsetDateTime) -> Result<(), RevokeKeyError>;
 
     /// The active (not revoked) key with this hash, if any, and its owner's status, read in one
     /// statement so a revoke or a suspension is seen by the very next request.
@@ -116,7 +133,7 @@ pub struct DistributorTotals {
     pub customers_count: u64,
 }
 
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DistributorRepository: Send + Sync {
     /// Inserts the distributor and, when given, its first key in slot 1, in one transaction.
@@ -139,7 +156,7 @@ pub trait DistributorRepository: Send + Sync {
     async fn totals(&self, id: &DistributorId, month: Month) -> Result<DistributorTotals, InfraError>;
 }
 
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PartnerRepository: Send + Sync {
     /// Inserts the partner and, when given, its first key in slot 1, in one transaction.
@@ -153,7 +170,7 @@ pub trait PartnerRepository: Send + Sync {
     async fn usage(&self, id: &PartnerId, month: Month) -> Result<PartnerUsage, InfraError>;
 }
 
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait WorkerRepository: Send + Sync {
     /// Inserts the worker and its first key in slot 1, in one transaction.
@@ -161,4 +178,172 @@ pub trait WorkerRepository: Send + Sync {
 
     /// The oldest worker with this name.
     async fn find_by_name(&self, name: &str) -> Result<Option<Worker>, InfraError>;
+}
+
+/// A page request: at most `limit` items after the item with id `starting_after`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    /// `None`: everything (the reference's list endpoints are unpaginated).
+    pub limit: Option<u32>,
+    pub starting_after: Option<String>,
+}
+
+/// Items and whether more follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+/// Customers, always reached through their partner: an unscoped lookup does not exist.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CustomerRepository: Send + Sync {
+    /// Inserts customers in one transaction (all or none).
+    async fn insert(&self, customers: &[crate::customer::Customer]) -> Result<(), InfraError>;
+
+    async fn get(&self, partner: &PartnerId, id: &CustomerId) -> Result<Option<crate::customer::Customer>, InfraError>;
+
+    /// Oldest first; pages by id order of creation.
+    async fn list(&self, partner: &PartnerId, page: &Page) -> Result<Paged<crate::customer::Customer>, InfraError>;
+
+    /// Stores the customer's new state if it still belongs to its partner; `false` if it is gone.
+    async fn update(&self, customer: &crate::customer::Customer) -> Result<bool, InfraError>;
+
+    /// Deletes the customer and all its runs; `false` if it was not the partner's.
+    async fn delete(&self, partner: &PartnerId, id: &CustomerId) -> Result<bool, InfraError>;
+}
+
+/// A batch of queued runs to create for one partner, metered against its monthly limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunBatch {
+    pub partner: PartnerId,
+    /// The plan whose `limit` the caller read; if the partner's plan changed since, nothing is
+    /// created and the caller retries with the new plan.
+    pub plan: PlanId,
+    pub limit: RunLimit,
+    pub month: Month,
+    /// Runs in request order; every one belongs to `partner` and is `queued`.
+    pub runs: Vec<Run>,
+}
+
+/// What a batch created: the first `created` runs of the batch (in order) exist; the rest were
+/// refused because the limit was reached, or because their customer no longer exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunBatchOutcome {
+    pub created: Vec<RunId>,
+    pub over_limit: Vec<RunId>,
+    pub customer_gone: Vec<RunId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateRunsError {
+    #[error("the partner's plan changed while the runs were being created")]
+    PlanChanged,
+    #[error("the partner is not active")]
+    PartnerInactive,
+    #[error("the partner does not exist")]
+    PartnerGone,
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RunRepository: Send + Sync {
+    /// Creates as many of the batch's runs as the month's limit allows, in order, taking one
+    /// unit each, in one transaction. Atomic: however many batches race for one partner, the
+    /// units used in a month never exceed `limit` (`used + n <= limit` under the partner's
+    /// lock or the single writer).
+    async fn create(&self, batch: &RunBatch) -> Result<RunBatchOutcome, CreateRunsError>;
+
+    async fn get(&self, partner: &PartnerId, id: &RunId) -> Result<Option<RunView>, InfraError>;
+
+    /// Newest first.
+    async fn list(&self, partner: &PartnerId, filter: &RunFilter, page: &Page) -> Result<Paged<RunView>, InfraError>;
+
+    /// The customer's newest runs, newest first.
+    async fn recent_for_customer(
+        &self,
+        partner: &PartnerId,
+        customer: &CustomerId,
+        limit: u32,
+    ) -> Result<Vec<Run>, InfraError>;
+}
+
+/// Who asked for a change: the partner itself or its distributor on its behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Partner(PartnerId),
+    Distributor(DistributorId),
+}
+
+/// A plan change in flight: reserved (counts against the hourly allowance), then applied or
+/// released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChange {
+    pub id: PlanChangeId,
+    pub partner: PartnerId,
+    pub actor: Actor,
+    pub from: Subscription,
+    pub to: Subscription,
+    pub lines: Vec<ProrationLine>,
+    pub requested_at: OffsetDateTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReservePlanChangeError {
+    /// The allowance is used up; the oldest change in the window frees a place at `retry_at`.
+    #[error("too many plan changes")]
+    RateLimited { retry_at: OffsetDateTime },
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PlanChangeRepository: Send + Sync {
+    /// Records the change as reserved if fewer than `max` changes of this partner (reserved or
+    /// applied) started after `window_start`. Atomic per partner: concurrent reservations never
+    /// exceed `max`.
+    async fn reserve(
+        &self,
+        change: &PlanChange,
+        window_start: OffsetDateTime,
+        max: u32,
+    ) -> Result<(), ReservePlanChangeError>;
+
+    /// Applies a reserved change: the partner's subscription becomes `change.to`, in one
+    /// transaction with marking the change applied.
+    async fn apply(&self, change: &PlanChange, now: OffsetDateTime) -> Result<(), InfraError>;
+
+    /// Gives a reservation back (the billing provider refused the change).
+    async fn release(&self, id: &PlanChangeId) -> Result<(), InfraError>;
+}
+
+/// Pending invoice items, for the built-in ledger.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LedgerRepository: Send + Sync {
+    /// Stores the change's proration lines as pending items of the partner, in one transaction;
+    /// storing the same change twice stores its items once.
+    async fn record_proration(&self, change: &PlanChange, now: OffsetDateTime) -> Result<(), InfraError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// The provider refuses the change (no subscription, a canceled one, no price…).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
+/// The payment side of a subscription: the built-in ledger, or a Stripe-compatible service.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait BillingProvider: Send + Sync {
+    /// Puts a plan change into effect with the provider (recording or charging its proration).
+    /// Must be idempotent per `change.id`: a retry never bills twice.
+    async fn change_subscription(&self, change: &PlanChange) -> Result<(), BillingError>;
 }

@@ -1,6 +1,7 @@
 //! In-memory fakes of every port, for tests in this and other crates (feature `mocks`).
 //! They keep the same atomicity promises as the real store: each method holds one lock.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,12 +9,18 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::account::{AccountStatus, Distributor, Partner, Worker};
-use crate::ids::{DistributorId, PartnerId};
+use crate::billing::ProrationLine;
+use crate::catalog::RunLimit;
+use crate::customer::Customer;
+use crate::ids::{CustomerId, DistributorId, PartnerId, PlanChangeId, RunId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::ports::{
-    Clock, DistributorRepository, DistributorTotals, IdGenerator, InfraError, KeyGenerator, KeyInsertError,
-    KeyRepository, PartnerRepository, PartnerUsage, Principal, WorkerRepository,
+    Clock, CreateRunsError, CustomerRepository, DistributorRepository, DistributorTotals, IdGenerator, InfraError,
+    KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, Page, Paged, PartnerRepository, PartnerUsage,
+    PlanChange, PlanChangeRepository, Principal, ReservePlanChangeError, RevokeKeyError, RunBatch, RunBatchOutcome,
+    RunRepository, WorkerRepository,
 };
+use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
 
 /// A clock that stands still until moved.
@@ -64,12 +71,24 @@ struct StoredKey {
     revoked: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ChangeState {
+    Reserved,
+    Applied,
+    Released,
+}
+
 #[derive(Default)]
 struct State {
     distributors: Vec<Distributor>,
     partners: Vec<Partner>,
     workers: Vec<Worker>,
     keys: Vec<StoredKey>,
+    customers: Vec<Customer>,
+    runs: Vec<Run>,
+    usage: HashMap<(PartnerId, Month), u32>,
+    plan_changes: Vec<(PlanChange, ChangeState)>,
+    ledger: Vec<(PlanChangeId, ProrationLine)>,
 }
 
 impl State {
@@ -101,6 +120,16 @@ impl InMemoryStore {
         Self::default()
     }
 
+    /// Pending ledger lines recorded so far, in order.
+    pub fn ledger_lines(&self) -> Vec<ProrationLine> {
+        self.state.lock().unwrap().ledger.iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// Units of the run limit used by `partner` in `month`.
+    pub fn units_used(&self, partner: &PartnerId, month: Month) -> u32 {
+        self.state.lock().unwrap().usage.get(&(partner.clone(), month)).copied().unwrap_or(0)
+    }
+
     /// Hashes of every key ever stored, revoked ones included (for tests that look for leaks).
     pub fn stored_key_hashes(&self) -> Vec<String> {
         self.state.lock().unwrap().keys.iter().map(|k| k.hash.as_str().to_owned()).collect()
@@ -126,6 +155,19 @@ impl KeyRepository for InMemoryStore {
         let mut state = self.state.lock().unwrap();
         state.keys.iter_mut().filter(|k| &k.owner == owner).for_each(|k| k.revoked = true);
         state.add_key(owner.clone(), KeySlot::FIRST, hash.clone());
+        Ok(())
+    }
+
+    async fn revoke_slot(&self, owner: &KeyOwner, slot: KeySlot, _now: OffsetDateTime) -> Result<(), RevokeKeyError> {
+        let mut state = self.state.lock().unwrap();
+        let active = state.active_slots(owner);
+        if !active.contains(&slot) {
+            return Err(RevokeKeyError::EmptySlot);
+        }
+        if active.len() == 1 {
+            return Err(RevokeKeyError::LastKey);
+        }
+        state.keys.iter_mut().filter(|k| &k.owner == owner && k.slot == slot).for_each(|k| k.revoked = true);
         Ok(())
     }
 
@@ -171,10 +213,16 @@ impl DistributorRepository for InMemoryStore {
         Ok(state.distributors.iter_mut().find(|d| &d.id == id).map(|d| d.status = status).is_some())
     }
 
-    async fn totals(&self, id: &DistributorId, _month: Month) -> Result<DistributorTotals, InfraError> {
+    async fn totals(&self, id: &DistributorId, month: Month) -> Result<DistributorTotals, InfraError> {
         let state = self.state.lock().unwrap();
-        let partners = state.partners.iter().filter(|p| p.distributor_id.as_ref() == Some(id)).count();
-        Ok(DistributorTotals { partners_count: partners as u64, runs_in_month: 0, customers_count: 0 })
+        let partners: Vec<&PartnerId> =
+            state.partners.iter().filter(|p| p.distributor_id.as_ref() == Some(id)).map(|p| &p.id).collect();
+        let runs = state.usage.iter().filter(|((p, m), _)| *m == month && partners.contains(&p)).map(|(_, n)| *n);
+        Ok(DistributorTotals {
+            partners_count: partners.len() as u64,
+            runs_in_month: runs.map(u64::from).sum(),
+            customers_count: state.customers.iter().filter(|c| partners.contains(&&c.partner_id)).count() as u64,
+        })
     }
 }
 
@@ -197,8 +245,12 @@ impl PartnerRepository for InMemoryStore {
         Ok(self.state.lock().unwrap().partners.iter().find(|p| &p.email == email).cloned())
     }
 
-    async fn usage(&self, _id: &PartnerId, _month: Month) -> Result<PartnerUsage, InfraError> {
-        Ok(PartnerUsage::default())
+    async fn usage(&self, id: &PartnerId, month: Month) -> Result<PartnerUsage, InfraError> {
+        let state = self.state.lock().unwrap();
+        Ok(PartnerUsage {
+            runs_used: u64::from(state.usage.get(&(id.clone(), month)).copied().unwrap_or(0)),
+            customers_count: state.customers.iter().filter(|c| &c.partner_id == id).count() as u64,
+        })
     }
 }
 
@@ -213,5 +265,189 @@ impl WorkerRepository for InMemoryStore {
 
     async fn find_by_name(&self, name: &str) -> Result<Option<Worker>, InfraError> {
         Ok(self.state.lock().unwrap().workers.iter().find(|w| w.name.as_str() == name).cloned())
+    }
+}
+
+/// Cuts `items` (already in listing order) to a page after the item whose id is `starting_after`.
+fn page_of<T: Clone>(items: Vec<T>, id: impl Fn(&T) -> String, page: &Page) -> Paged<T> {
+    let start = page
+        .starting_after
+        .as_ref()
+        .and_then(|after| items.iter().position(|i| &id(i) == after).map(|p| p + 1))
+        .unwrap_or(if page.starting_after.is_some() { items.len() } else { 0 });
+    let rest = &items[start.min(items.len())..];
+    match page.limit {
+        Some(limit) if rest.len() > limit as usize => Paged { items: rest[..limit as usize].to_vec(), has_more: true },
+        _ => Paged { items: rest.to_vec(), has_more: false },
+    }
+}
+
+#[async_trait]
+impl CustomerRepository for InMemoryStore {
+    async fn insert(&self, customers: &[Customer]) -> Result<(), InfraError> {
+        self.state.lock().unwrap().customers.extend_from_slice(customers);
+        Ok(())
+    }
+
+    async fn get(&self, partner: &PartnerId, id: &CustomerId) -> Result<Option<Customer>, InfraError> {
+        let state = self.state.lock().unwrap();
+        Ok(state.customers.iter().find(|c| &c.id == id && &c.partner_id == partner).cloned())
+    }
+
+    async fn list(&self, partner: &PartnerId, page: &Page) -> Result<Paged<Customer>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mine: Vec<Customer> = state.customers.iter().filter(|c| &c.partner_id == partner).cloned().collect();
+        Ok(page_of(mine, |c| c.id.to_string(), page))
+    }
+
+    async fn update(&self, customer: &Customer) -> Result<bool, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        let slot = state.customers.iter_mut().find(|c| c.id == customer.id && c.partner_id == customer.partner_id);
+        Ok(slot.map(|c| *c = customer.clone()).is_some())
+    }
+
+    async fn delete(&self, partner: &PartnerId, id: &CustomerId) -> Result<bool, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        let before = state.customers.len();
+        state.customers.retain(|c| !(&c.id == id && &c.partner_id == partner));
+        let deleted = state.customers.len() < before;
+        if deleted {
+            state.runs.retain(|r| &r.customer_id != id);
+        }
+        Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl RunRepository for InMemoryStore {
+    async fn create(&self, batch: &RunBatch) -> Result<RunBatchOutcome, CreateRunsError> {
+        let mut state = self.state.lock().unwrap();
+        let partner = state.partners.iter().find(|p| p.id == batch.partner).ok_or(CreateRunsError::PartnerGone)?;
+        if partner.plan() != &batch.plan {
+            return Err(CreateRunsError::PlanChanged);
+        }
+        if !partner.status.is_active() {
+            return Err(CreateRunsError::PartnerInactive);
+        }
+        let mut outcome = RunBatchOutcome { created: vec![], over_limit: vec![], customer_gone: vec![] };
+        let mut used = state.usage.get(&(batch.partner.clone(), batch.month)).copied().unwrap_or(0);
+        for run in &batch.runs {
+            let owned = state.customers.iter().any(|c| c.id == run.customer_id && c.partner_id == batch.partner);
+            if !owned {
+                outcome.customer_gone.push(run.id.clone());
+            } else if matches!(batch.limit, RunLimit::Limited(limit) if used >= limit) {
+                outcome.over_limit.push(run.id.clone());
+            } else {
+                used += 1;
+                state.runs.push(run.clone());
+                outcome.created.push(run.id.clone());
+            }
+        }
+        state.usage.insert((batch.partner.clone(), batch.month), used);
+        Ok(outcome)
+    }
+
+    async fn get(&self, partner: &PartnerId, id: &RunId) -> Result<Option<RunView>, InfraError> {
+        let state = self.state.lock().unwrap();
+        Ok(state.runs.iter().find(|r| &r.id == id && &r.partner_id == partner).map(|r| view(&state, r)))
+    }
+
+    async fn list(&self, partner: &PartnerId, filter: &RunFilter, page: &Page) -> Result<Paged<RunView>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut mine: Vec<RunView> = state
+            .runs
+            .iter()
+            .filter(|r| &r.partner_id == partner)
+            .filter(|r| filter.month.is_none_or(|m| m == r.month))
+            .filter(|r| filter.product.as_ref().is_none_or(|p| p == &r.product))
+            .filter(|r| filter.customer_id.as_ref().is_none_or(|c| c == &r.customer_id))
+            .map(|r| view(&state, r))
+            .collect();
+        mine.reverse();
+        Ok(page_of(mine, |v| v.run.id.to_string(), page))
+    }
+
+    async fn recent_for_customer(
+        &self,
+        partner: &PartnerId,
+        customer: &CustomerId,
+        limit: u32,
+    ) -> Result<Vec<Run>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut runs: Vec<Run> =
+            state.runs.iter().filter(|r| &r.partner_id == partner && &r.customer_id == customer).cloned().collect();
+        runs.reverse();
+        runs.truncate(limit as usize);
+        Ok(runs)
+    }
+}
+
+fn view(state: &State, run: &Run) -> RunView {
+    let customer_name = state
+        .customers
+        .iter()
+        .find(|c| c.id == run.customer_id)
+        .map(|c| c.name.as_str().to_owned())
+        .unwrap_or_default();
+    RunView { run: run.clone(), customer_name }
+}
+
+#[async_trait]
+impl PlanChangeRepository for InMemoryStore {
+    async fn reserve(
+        &self,
+        change: &PlanChange,
+        window_start: OffsetDateTime,
+        max: u32,
+    ) -> Result<(), ReservePlanChangeError> {
+        let mut state = self.state.lock().unwrap();
+        let recent: Vec<OffsetDateTime> = state
+            .plan_changes
+            .iter()
+            .filter(|(c, s)| {
+                c.partner == change.partner && *s != ChangeState::Released && c.requested_at > window_start
+            })
+            .map(|(c, _)| c.requested_at)
+            .collect();
+        if recent.len() >= max as usize {
+            let oldest = recent.into_iter().min().expect("max > 0 entries");
+            return Err(ReservePlanChangeError::RateLimited {
+                retry_at: oldest + (change.requested_at - window_start),
+            });
+        }
+        state.plan_changes.push((change.clone(), ChangeState::Reserved));
+        Ok(())
+    }
+
+    async fn apply(&self, change: &PlanChange, now: OffsetDateTime) -> Result<(), InfraError> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(entry) = state.plan_changes.iter_mut().find(|(c, _)| c.id == change.id) {
+            entry.1 = ChangeState::Applied;
+        }
+        if let Some(p) = state.partners.iter_mut().find(|p| p.id == change.partner) {
+            p.subscription = change.to.clone();
+            p.updated_at = now;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, id: &PlanChangeId) -> Result<(), InfraError> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(entry) = state.plan_changes.iter_mut().find(|(c, _)| &c.id == id) {
+            entry.1 = ChangeState::Released;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LedgerRepository for InMemoryStore {
+    async fn record_proration(&self, change: &PlanChange, _now: OffsetDateTime) -> Result<(), InfraError> {
+        let mut state = self.state.lock().unwrap();
+        if !state.ledger.iter().any(|(id, _)| id == &change.id) {
+            let lines = change.lines.iter().map(|l| (change.id.clone(), l.clone()));
+            state.ledger.extend(lines);
+        }
+        Ok(())
     }
 }

@@ -12,6 +12,27 @@ pub struct InvalidValue {
     pub reason: &'static str,
 }
 
+/// A request field that is absent or unacceptable, named as on the wire (`tenantId`,
+/// `receivers[2]`), so every adapter reports it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("the required field '{0}' is missing")]
+    Missing(String),
+    #[error("the field '{field}' is invalid: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl FieldError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), reason: reason.into() }
+    }
+
+    /// Parses `raw` with `parse`, naming `field` on failure.
+    pub fn check<T>(field: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Result<T, Self> {
+        parse(raw).map_err(|e| Self::invalid(field, e.reason))
+    }
+}
+
 const fn invalid(reason: &'static str) -> InvalidValue {
     InvalidValue { reason }
 }

@@ -56,10 +56,16 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SqlMigration {
-            name: "m0001_accounts_and_keys",
-            sql: include_str!("migrations/0001_accounts_and_keys.sql"),
-        })]
+        vec![
+            Box::new(SqlMigration {
+                name: "m0001_accounts_and_keys",
+                sql: include_str!("migrations/0001_accounts_and_keys.sql"),
+            }),
+            Box::new(SqlMigration {
+                name: "m0002_runs_and_billing",
+                sql: include_str!("migrations/0002_runs_and_billing.sql"),
+            }),
+        ]
     }
 }
 

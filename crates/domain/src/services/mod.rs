@@ -2,9 +2,24 @@
 //! act on, plus an opaque `Internal` for infrastructure failures.
 
 mod admin;
+mod assessments;
 mod auth;
+mod customers;
+mod keys;
+mod plans;
 mod profile;
 
 pub use admin::{AdminError, AdminService, NewPartner};
+pub use assessments::{
+    AssessmentError, AssessmentService, BulkRunFailure, BulkRunResult, MAX_BULK_RUNS, RunQuery, TriggerRequest,
+};
 pub use auth::{AuthError, AuthService};
+pub use customers::{
+    BulkCustomerResult, CustomerDetail, CustomerError, CustomerService, MAX_BULK_CUSTOMERS, RECENT_RUNS,
+};
+pub use keys::{IssuedKey, KeyError, KeyService};
+pub use plans::{
+    MAX_PLAN_CHANGES_PER_HOUR, PLAN_CHANGE_WINDOW, PlanChangeError, PlanChangeOutcome, PlanChangeRequest, PlanService,
+    billing_word,
+};
 pub use profile::{DistributorProfile, PartnerProfile, ProfileError, ProfileService, UsageSummary};

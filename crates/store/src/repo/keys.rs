@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use partnerd_domain::ids::{DistributorId, PartnerId, WorkerId};
 use partnerd_domain::keys::{KeyHash, KeyOwner, KeySlot};
-use partnerd_domain::ports::{InfraError, KeyInsertError, KeyRepository, Principal};
+use partnerd_domain::ports::{InfraError, KeyInsertError, KeyRepository, Principal, RevokeKeyError};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, SqlErr};
 use time::OffsetDateTime;
 
@@ -86,6 +86,27 @@ impl KeyRepository for Store {
         txn.execute_raw(self.db.stmt(revoke, values)).await.map_err(infra)?;
         insert_key(&txn, owner, KeySlot::FIRST, hash, now).await.map_err(infra)?;
         txn.commit().await.map_err(infra)
+    }
+
+    async fn revoke_slot(&self, owner: &KeyOwner, slot: KeySlot, now: OffsetDateTime) -> Result<(), RevokeKeyError> {
+        let txn = self.db.begin_write().await.map_err(infra)?;
+        lock_owner(&txn, owner).await.map_err(infra)?;
+        let sql = "SELECT slot FROM api_keys WHERE owner_kind = $1 AND owner_id = $2 AND revoked_at IS NULL";
+        let rows =
+            txn.query_all_raw(self.db.stmt(sql, [owner_kind(owner).into(), owner.id().into()])).await.map_err(infra)?;
+        let active: Vec<i16> = rows.iter().map(|r| r.try_get_by_index(0)).collect::<Result<_, _>>().map_err(infra)?;
+        if !active.contains(&i16::from(slot.get())) {
+            return Err(RevokeKeyError::EmptySlot);
+        }
+        if active.len() == 1 {
+            return Err(RevokeKeyError::LastKey);
+        }
+        let revoke = "UPDATE api_keys SET revoked_at = $1 \
+                      WHERE owner_kind = $2 AND owner_id = $3 AND slot = $4 AND revoked_at IS NULL";
+        let values = [millis(now).into(), owner_kind(owner).into(), owner.id().into(), i16::from(slot.get()).into()];
+        txn.execute_raw(self.db.stmt(revoke, values)).await.map_err(infra)?;
+        txn.commit().await.map_err(infra)?;
+        Ok(())
     }
 
     async fn find_principal(&self, hash: &KeyHash) -> Result<Option<Principal>, InfraError> {

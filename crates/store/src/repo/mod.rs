@@ -1,7 +1,10 @@
 //! Repository port implementations, one module per aggregate.
 
 mod accounts;
+mod billing;
+mod customers;
 mod keys;
+mod runs;
 
 use partnerd_domain::keys::KeyOwner;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};

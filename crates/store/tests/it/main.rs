@@ -2,5 +2,8 @@
 //! SQLite and on PostgreSQL.
 
 mod accounts;
+mod billing;
+mod customers;
 mod keys;
+mod runs;
 mod support;

@@ -1,0 +1,178 @@
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::billing::{Proration, Subscription, prorate};
+use crate::catalog::{Catalog, PlanId, RunLimit};
+use crate::ids::{PartnerId, PlanChangeId};
+use crate::ports::{
+    Actor, BillingError, BillingProvider, Clock, IdGenerator, InfraError, PartnerRepository, PlanChange,
+    PlanChangeRepository, ReservePlanChangeError,
+};
+use crate::values::{BillingInterval, Currency};
+
+/// Successful plan changes allowed per partner in any [`PLAN_CHANGE_WINDOW`].
+pub const MAX_PLAN_CHANGES_PER_HOUR: u32 = 10;
+pub const PLAN_CHANGE_WINDOW: Duration = Duration::HOUR;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanChangeError {
+    #[error("partner not found")]
+    NotFound,
+    /// `PLAN_CHANGE_FAILED`: an unknown plan, billing or currency, no change, or no price.
+    #[error("{0}")]
+    Failed(String),
+    #[error("at most {MAX_PLAN_CHANGES_PER_HOUR} plan changes per hour; retry after {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
+/// A plan change as submitted: `billing` is `monthly`, `quarterly`, or `rolling` (= annual);
+/// absent values keep the current terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanChangeRequest {
+    pub plan: String,
+    pub billing: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// The subscription after a change, as the plan endpoints report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChangeOutcome {
+    pub partner: PartnerId,
+    pub subscription: Subscription,
+    pub run_limit: RunLimit,
+    pub proration: Proration,
+}
+
+/// The word the plan endpoints use for an interval: annual is `rolling`.
+pub fn billing_word(interval: BillingInterval) -> &'static str {
+    match interval {
+        BillingInterval::Monthly => "monthly",
+        BillingInterval::Quarterly => "quarterly",
+        BillingInterval::Annual => "rolling",
+    }
+}
+
+fn parse_billing(raw: &str) -> Option<BillingInterval> {
+    match raw.to_ascii_lowercase().as_str() {
+        "monthly" => Some(BillingInterval::Monthly),
+        "quarterly" => Some(BillingInterval::Quarterly),
+        "rolling" | "annual" => Some(BillingInterval::Annual),
+        _ => None,
+    }
+}
+
+/// Upgrades and downgrades with proration, at most ten an hour per partner.
+pub struct PlanService {
+    partners: Arc<dyn PartnerRepository>,
+    changes: Arc<dyn PlanChangeRepository>,
+    billing: Arc<dyn BillingProvider>,
+    catalog: Arc<Catalog>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl PlanService {
+    pub fn new(
+        partners: Arc<dyn PartnerRepository>,
+        changes: Arc<dyn PlanChangeRepository>,
+        billing: Arc<dyn BillingProvider>,
+        catalog: Arc<Catalog>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self {
+        Self { partners, changes, billing, catalog, clock, ids }
+    }
+
+    /// What the change would do, changing nothing.
+    pub async fn preview(&self, partner: &PartnerId, request: PlanChangeRequest) -> Result<Proration, PlanChangeError> {
+        Ok(self.plan(partner, &request).await?.1)
+    }
+
+    /// Changes the plan: reserve a place in the hourly allowance, put the change into effect
+    /// with the billing provider, then apply it. A refused or failed billing step gives the
+    /// place back and changes nothing.
+    pub async fn change(
+        &self,
+        actor: Actor,
+        partner: &PartnerId,
+        request: PlanChangeRequest,
+    ) -> Result<PlanChangeOutcome, PlanChangeError> {
+        let (from, proration) = self.plan(partner, &request).await?;
+        let now = self.clock.now();
+        let change = PlanChange {
+            id: PlanChangeId::generate(&*self.ids),
+            partner: partner.clone(),
+            actor,
+            from,
+            to: proration.subscription.clone(),
+            lines: proration.lines.clone(),
+            requested_at: now,
+        };
+        self.changes.reserve(&change, now - PLAN_CHANGE_WINDOW, MAX_PLAN_CHANGES_PER_HOUR).await.map_err(
+            |e| match e {
+                ReservePlanChangeError::RateLimited { retry_at } => {
+                    let secs = (retry_at - now).whole_seconds().max(1);
+                    PlanChangeError::RateLimited { retry_after_secs: secs.unsigned_abs() }
+                }
+                ReservePlanChangeError::Internal(e) => e.into(),
+            },
+        )?;
+        if let Err(e) = self.billing.change_subscription(&change).await {
+            self.changes.release(&change.id).await?;
+            return Err(match e {
+                BillingError::Refused(reason) => PlanChangeError::Failed(reason),
+                BillingError::Internal(e) => e.into(),
+            });
+        }
+        self.changes.apply(&change, now).await?;
+        let run_limit = self.catalog.plan(&change.to.plan).map_or(RunLimit::Limited(0), |p| p.run_limit);
+        Ok(PlanChangeOutcome { partner: partner.clone(), subscription: change.to, run_limit, proration })
+    }
+
+    /// Validates the request against the partner's current subscription and prorates it.
+    async fn plan(
+        &self,
+        partner: &PartnerId,
+        request: &PlanChangeRequest,
+    ) -> Result<(Subscription, Proration), PlanChangeError> {
+        let failed = |reason: String| PlanChangeError::Failed(reason);
+        let current = self.partners.get(partner).await?.ok_or(PlanChangeError::NotFound)?.subscription;
+        let now = self.clock.now();
+        let current = current.current_at(now);
+        let target = PlanId::parse(&request.plan)
+            .ok()
+            .and_then(|id| self.catalog.plan(&id))
+            .ok_or_else(|| failed(format!("Unknown plan '{}': use one of {}.", request.plan, self.plan_names())))?;
+        let interval = match &request.billing {
+            None => current.interval,
+            Some(raw) => parse_billing(raw)
+                .ok_or_else(|| failed(format!("Unknown billing '{raw}': use monthly, quarterly or rolling.")))?,
+        };
+        let currency = match &request.currency {
+            None => current.currency,
+            Some(raw) => raw
+                .parse::<Currency>()
+                .map_err(|_| failed(format!("Unknown currency '{raw}': use usd, aud, gbp, eur, nzd or sgd.")))?,
+        };
+        if target.id == current.plan && interval == current.interval && currency == current.currency {
+            return Err(failed(format!("Already on the {} plan with these billing terms.", target.id)));
+        }
+        let new_price = target.price(interval, currency).ok_or_else(|| {
+            failed(format!("The {} plan is not sold {} in {}.", target.id, interval.as_str(), currency.code()))
+        })?;
+        let old_price = self
+            .catalog
+            .plan(&current.plan)
+            .and_then(|p| p.price(current.interval, current.currency))
+            .ok_or_else(|| failed(format!("The current plan {} has no price to prorate against.", current.plan)))?;
+        let proration = prorate(&current, old_price, target.id.clone(), interval, currency, new_price, now);
+        Ok((current, proration))
+    }
+
+    fn plan_names(&self) -> String {
+        self.catalog.plans().iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
