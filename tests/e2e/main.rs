@@ -1,1 +1,12 @@
+//! Black-box tests: every scenario starts the real `partnerd` binary (see `partnerd_e2e`) on a
+//! fresh database and talks to it over its command line and HTTP, on SQLite and PostgreSQL.
 
+mod support;
+
+mod admin;
+mod auth;
+mod logs;
+mod profile;
+mod quickstart;
+mod routing;
+mod suspension;

@@ -107,7 +107,9 @@ fn postgres_url(ci: bool) -> Result<Option<String>> {
         .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
     match (reachable, ci) {
         (true, _) => Ok(Some(url)),
-        (false, true) => bail!("PostgreSQL is not reachable at {url}, and under CI=true its tests are mandatory"),
+        (false, true) => {
+            bail!("PostgreSQL is not reachable at {url}, and under CI=true its tests are mandatory")
+        }
         (false, false) => {
             eprintln!("xtask: PostgreSQL not reachable at {url}: running SQLite tests only");
             Ok(None)

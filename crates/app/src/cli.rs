@@ -69,6 +69,18 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "PARTNERD_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
+
+    /// Requests per minute per partner key (0 turns the limit off, for load tests).
+    #[arg(long, env = "PARTNERD_PARTNER_RATE_LIMIT", default_value_t = 60)]
+    pub partner_rate_limit: u32,
+
+    /// Requests per minute per distributor key (0 turns the limit off).
+    #[arg(long, env = "PARTNERD_DISTRIBUTOR_RATE_LIMIT", default_value_t = 120)]
+    pub distributor_rate_limit: u32,
+
+    /// Requests per minute per worker key (0 turns the limit off).
+    #[arg(long, env = "PARTNERD_WORKER_RATE_LIMIT", default_value_t = 600)]
+    pub worker_rate_limit: u32,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use anyhow::Context;
 use partnerd_domain::keys::{ApiKey, KeyOwner};
 use partnerd_domain::services::NewPartner;
 use partnerd_domain::values::{BillingInterval, Currency};
-use partnerd_http::HttpConfig;
+use partnerd_http::{HttpConfig, RateLimits};
 
 use crate::cli::ServeArgs;
 use crate::wiring::{Platform, redact_url};
@@ -14,7 +14,15 @@ use crate::wiring::{Platform, redact_url};
 /// Binds, announces the address on stdout (`listening on http://…`), and serves until a signal.
 pub async fn serve(platform: Platform, args: &ServeArgs, listener: TcpListener) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let config = HttpConfig { require_https: args.require_https, workers: args.http_workers };
+    let config = HttpConfig {
+        require_https: args.require_https,
+        workers: args.http_workers,
+        rate_limits: RateLimits {
+            partner: args.partner_rate_limit,
+            distributor: args.distributor_rate_limit,
+            worker: args.worker_rate_limit,
+        },
+    };
     let server = partnerd_http::build(listener, platform.app_state(), config)?;
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), backend = platform.store.backend_name(), "serving");
     println!("listening on http://{addr}");

@@ -5,11 +5,15 @@
 use std::fmt;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
 use partnerd_domain::ports::InfraError;
-use partnerd_domain::services::{AuthError, ProfileError};
+use partnerd_domain::services::{AssessmentError, AuthError, CustomerError, KeyError, PlanChangeError, ProfileError};
+use partnerd_domain::values::FieldError;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::rate_limit::RateLimitStatus;
 
 /// The reference error envelope.
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,15 +39,63 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// For `429`: the `Retry-After` seconds and the key's `RateLimit` state, if known.
+    retry_after: Option<u64>,
+    rate_limit: Option<RateLimitStatus>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None, rate_limit: None }
     }
 
     pub fn code(&self) -> &'static str {
         self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// `429 RATE_LIMITED` in the reference's words, with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!("Rate limit exceeded. Retry after {retry_after_secs} seconds."),
+            )
+        }
+    }
+
+    /// A key over its request rate: `429` with `Retry-After` and the `RateLimit` headers.
+    pub fn key_rate_limited(status: RateLimitStatus) -> Self {
+        Self { rate_limit: Some(status), ..Self::rate_limited(status.reset_secs) }
+    }
+
+    pub fn run_limit_reached(limit: u32) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "RUN_LIMIT_REACHED",
+            format!("You have reached the monthly assessment run limit for your plan ({limit})."),
+        )
+    }
+
+    pub fn too_many(max: usize) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "TOO_MANY",
+            format!("The bulk request exceeds the maximum batch size ({max})."),
+        )
+    }
+
+    pub fn partner_inactive() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "PARTNER_INACTIVE", "The partner account is suspended or pending activation.")
     }
 
     pub fn missing_key(header: &str) -> Self {
@@ -128,7 +180,15 @@ impl ResponseError for ApiError {
         let body = ErrorBody {
             error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone(), request_id: None },
         };
-        HttpResponse::build(self.status).json(body)
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            response.insert_header((RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(limit) = &self.rate_limit {
+            response.insert_header(("RateLimit-Policy", limit.policy_header()));
+            response.insert_header(("RateLimit", limit.header()));
+        }
+        response.json(body)
     }
 }
 
@@ -163,6 +223,82 @@ impl From<ProfileError> for ApiError {
         match e {
             ProfileError::NotFound => Self::not_found(),
             ProfileError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        match e {
+            FieldError::Missing(field) => Self::missing_field(&field),
+            FieldError::Invalid { field, reason } => Self::invalid_field(&field, reason),
+        }
+    }
+}
+
+impl From<CustomerError> for ApiError {
+    fn from(e: CustomerError) -> Self {
+        match e {
+            CustomerError::NotFound => Self::not_found(),
+            CustomerError::Field(e) => e.into(),
+            CustomerError::TooMany { max } => Self::too_many(max),
+            CustomerError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<AssessmentError> for ApiError {
+    fn from(e: AssessmentError) -> Self {
+        match e {
+            AssessmentError::CustomerNotFound | AssessmentError::RunNotFound | AssessmentError::PartnerNotFound => {
+                Self::not_found()
+            }
+            AssessmentError::InvalidProduct(p) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PRODUCT",
+                format!("The product identifier '{p}' is not recognised."),
+            ),
+            AssessmentError::ProductNotAllowed(p) => Self::new(
+                StatusCode::FORBIDDEN,
+                "PRODUCT_NOT_ALLOWED",
+                format!("Your plan does not include the product '{p}'."),
+            ),
+            AssessmentError::RunLimitReached { limit } => Self::run_limit_reached(limit),
+            AssessmentError::Field(e) => e.into(),
+            AssessmentError::TooMany { max } => Self::too_many(max),
+            AssessmentError::PartnerInactive => Self::partner_inactive(),
+            AssessmentError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::MaxKeys => Self::new(
+                StatusCode::CONFLICT,
+                "MAX_KEYS",
+                "You already have the maximum number of API keys (2). Revoke one first.",
+            ),
+            KeyError::InvalidSlot => Self::invalid_field("slot", "must be 1 or 2"),
+            KeyError::EmptySlot => Self::not_found(),
+            KeyError::LastKey => Self::new(
+                StatusCode::CONFLICT,
+                "LAST_KEY",
+                "You cannot revoke the only active key. Generate a new key first, then revoke this one.",
+            ),
+            KeyError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<PlanChangeError> for ApiError {
+    fn from(e: PlanChangeError) -> Self {
+        match e {
+            PlanChangeError::NotFound => Self::not_found(),
+            PlanChangeError::Failed(reason) => Self::new(StatusCode::BAD_REQUEST, "PLAN_CHANGE_FAILED", reason),
+            PlanChangeError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
+            PlanChangeError::Internal(e) => e.into(),
         }
     }
 }

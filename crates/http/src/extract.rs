@@ -66,19 +66,54 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// serde reports an absent field as "missing field `x`" at the path of its parent object.
+/// Parses one item of a larger document (a bulk request's element), naming fields from `prefix`.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let full = if path == "." { prefix.to_owned() } else { format!("{prefix}.{path}") };
+        data_error(&full, &e.into_inner().to_string())
+    })
+}
+
+/// serde reports an absent field as "missing field `x`" at the path of its parent object, and an
+/// extra one as "unknown field `x`" at its own path.
 fn data_error(path: &str, message: &str) -> ApiError {
     let message = message.split(" at line ").next().unwrap_or(message);
+    let child = |rest: &str| {
+        let field = rest.split('`').next().unwrap_or(rest).to_owned();
+        if path == "." || path.is_empty() { field } else { format!("{path}.{field}") }
+    };
     if let Some(rest) = message.strip_prefix("missing field `") {
-        let field = rest.split('`').next().unwrap_or(rest);
-        let full = if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
-        return ApiError::missing_field(&full);
+        return ApiError::missing_field(&child(rest));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        // Here the path already ends at the unknown field.
+        let field = if path == "." || path.is_empty() { child(rest) } else { path.to_owned() };
+        return ApiError::invalid_field(&field, "is not a field of this request");
     }
     let field = if path == "." || path.is_empty() { "body" } else { path };
     ApiError::invalid_field(field, message)
 }
 
-/// Query-string errors (actix `Query`) in the envelope.
+/// A query string. Errors name the parameter: `INVALID_FIELD` for a bad value, `MISSING_FIELD`
+/// for an absent required one. Unknown parameters are ignored.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiQuery<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+        std::future::ready(serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            data_error(&path, &e.into_inner().to_string())
+        }))
+    }
+}
+
+/// Query-string errors (actix `Query`, where still used) in the envelope.
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let detail = err.to_string();
     let detail = detail.strip_prefix("Query deserialize error: ").unwrap_or(&detail);
@@ -95,7 +130,7 @@ mod tests {
     use super::*;
 
     #[derive(Debug, serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
     #[allow(dead_code)]
     struct Body {
         name: String,
@@ -129,6 +164,43 @@ mod tests {
         let (code, message) = code_and_message("{\"name\":\"a\",\"tenantId\":\"b\",\"nested\":{}}");
         assert_eq!(code, "MISSING_FIELD");
         assert!(message.contains("'nested.currency'"), "{message}");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let (code, message) = code_and_message("{\"name\":\"a\",\"tenantId\":\"b\",\"id\":\"cust_x\"}");
+        assert_eq!(code, "INVALID_FIELD");
+        assert!(message.contains("'id'"), "{message}");
+    }
+
+    #[test]
+    fn items_are_named_from_their_prefix() {
+        let err = parse_value::<Body>(serde_json::json!({"name": 1, "tenantId": "t"}), "customers[3]").unwrap_err();
+        assert!(err.to_string().contains("'customers[3].name'"), "{err}");
+        let err = parse_value::<Body>(serde_json::json!({"name": "a"}), "customers[0]").unwrap_err();
+        assert_eq!(err.code(), "MISSING_FIELD");
+        assert!(err.to_string().contains("'customers[0].tenantId'"), "{err}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<u32>,
+        month: Option<String>,
+    }
+
+    #[actix_web::test]
+    async fn query_errors_name_the_parameter() {
+        let query = |q: &str| {
+            let req = actix_web::test::TestRequest::get().uri(&format!("/x?{q}")).to_http_request();
+            ApiQuery::<Q>::extract(&req)
+        };
+        let err = query("limit=ten").await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_FIELD");
+        assert!(err.to_string().contains("'limit'"), "{err}");
+        assert!(query("limit=99999999999").await.is_err(), "huge numbers are refused");
+        let ok = query("month=2026-04&unknown=1").await.unwrap().0;
+        assert_eq!(ok.month.as_deref(), Some("2026-04"));
     }
 
     #[test]

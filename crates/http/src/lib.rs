@@ -7,6 +7,7 @@ mod error;
 pub mod extract;
 mod middleware;
 pub mod openapi;
+pub mod rate_limit;
 mod routes;
 
 use std::net::TcpListener;
@@ -15,14 +16,23 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use partnerd_domain::services::{AuthService, ProfileService};
+use partnerd_domain::catalog::Catalog;
+use partnerd_domain::services::{
+    AssessmentService, AuthService, CustomerService, KeyService, PlanService, ProfileService,
+};
 
 pub use error::{ApiError, ErrorBody};
+pub use rate_limit::RateLimits;
 
 /// The services the handlers call.
 pub struct AppState {
     pub auth: Arc<AuthService>,
     pub profiles: Arc<ProfileService>,
+    pub customers: Arc<CustomerService>,
+    pub assessments: Arc<AssessmentService>,
+    pub keys: Arc<KeyService>,
+    pub plans: Arc<PlanService>,
+    pub catalog: Arc<Catalog>,
 }
 
 /// HTTP settings.
@@ -32,6 +42,8 @@ pub struct HttpConfig {
     pub require_https: bool,
     /// Worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// Requests per minute per key.
+    pub rate_limits: RateLimits,
 }
 
 /// Registers the whole API on an actix `App`.
@@ -45,10 +57,12 @@ fn configure(cfg: &mut web::ServiceConfig) {
 pub fn build(listener: TcpListener, state: AppState, config: HttpConfig) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let http_config = web::Data::new(config.clone());
+    let limiter = web::Data::new(rate_limit::KeyRateLimiter::new(config.rate_limits));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(http_config.clone())
+            .app_data(limiter.clone())
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .wrap(from_fn(middleware::require_https))

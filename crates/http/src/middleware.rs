@@ -10,11 +10,12 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 use tracing::Instrument;
 
 use crate::HttpConfig;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::rate_limit::RateLimitStatus;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -72,6 +73,16 @@ pub async fn request_context(
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    let rate = res.request().extensions().get::<RateLimitStatus>().copied();
+    if let Some(rate) = rate
+        && !res.headers().contains_key("ratelimit")
+    {
+        for (name, value) in [("ratelimit-policy", rate.policy_header()), ("ratelimit", rate.header())] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(HeaderName::from_static(name), value);
+            }
+        }
     }
     Ok(res)
 }

@@ -9,7 +9,29 @@ use crate::error::ApiError;
 
 /// Registers every versioned route (called once per prefix).
 pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/partner/me").route(web::get().to(partner::me)))
+    use partner as p;
+    // Literal paths before `{id}` ones: `/customers/bulk` must not be taken for a customer id.
+    cfg.service(resource("/partner/me").route(web::get().to(p::me)))
+        .service(resource("/partner/products").route(web::get().to(p::products)))
+        .service(resource("/partner/customers/bulk").route(web::post().to(p::bulk_create_customers)))
+        .service(
+            resource("/partner/customers")
+                .route(web::get().to(p::list_customers))
+                .route(web::post().to(p::create_customer)),
+        )
+        .service(
+            resource("/partner/customers/{id}")
+                .route(web::get().to(p::get_customer))
+                .route(web::put().to(p::update_customer))
+                .route(web::delete().to(p::delete_customer)),
+        )
+        .service(resource("/partner/assessments/bulk").route(web::post().to(p::bulk_trigger)))
+        .service(resource("/partner/assessments").route(web::get().to(p::list_runs)).route(web::post().to(p::trigger)))
+        .service(resource("/partner/assessments/{id}").route(web::get().to(p::get_run)))
+        .service(resource("/partner/keys").route(web::post().to(p::create_key)))
+        .service(resource("/partner/keys/{slot}").route(web::delete().to(p::revoke_key)))
+        .service(resource("/partner/plan/preview").route(web::post().to(p::preview_plan)))
+        .service(resource("/partner/plan").route(web::post().to(p::change_plan)))
         .service(resource("/distributor/me").route(web::get().to(distributor::me)));
 }
 

@@ -101,11 +101,45 @@ async fn openapi_describes_every_route_and_the_key_headers() {
     let app = TestApp::start().await;
     let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(paths, ["/v1/distributor/me", "/v1/partner/me"]);
+    let partner_routes = [
+        "/v1/partner/assessments",
+        "/v1/partner/assessments/bulk",
+        "/v1/partner/assessments/{id}",
+        "/v1/partner/customers",
+        "/v1/partner/customers/bulk",
+        "/v1/partner/customers/{id}",
+        "/v1/partner/keys",
+        "/v1/partner/keys/{slot}",
+        "/v1/partner/me",
+        "/v1/partner/plan",
+        "/v1/partner/plan/preview",
+        "/v1/partner/products",
+    ];
+    for route in partner_routes.iter().chain(&["/v1/distributor/me"]) {
+        assert!(paths.contains(route), "{route} is not documented");
+    }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["partnerKey"]["name"], "X-Partner-Key");
     assert_eq!(schemes["distributorKey"]["name"], "X-Distributor-Key");
     let me = &doc["paths"]["/v1/partner/me"]["get"];
     assert!(me["responses"]["200"]["content"]["application/json"]["schema"].is_object());
-    assert!(me["responses"]["401"].is_object() && me["responses"]["403"].is_object());
+    let mut operation_ids = Vec::new();
+    // Every documented operation is routed, under both prefixes, and asks for its key.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operation_ids.push(op["operationId"].as_str().unwrap().to_owned());
+            let concrete = path.replace("{id}", "x").replace("{slot}", "1");
+            for prefix in ["", "/api"] {
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let res =
+                    app.client.request(method.clone(), app.url(&format!("{prefix}{concrete}"))).send().await.unwrap();
+                assert_eq!(res.status(), 401, "{method} {prefix}{concrete}");
+                assert_error(&res.json().await.unwrap(), "MISSING_KEY");
+            }
+        }
+    }
+    let count = operation_ids.len();
+    operation_ids.sort();
+    operation_ids.dedup();
+    assert_eq!(operation_ids.len(), count, "operationIds are unique");
 }

@@ -1,13 +1,16 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use partnerd_billing::LedgerBilling;
 use partnerd_domain::account::{AccountStatus, Distributor, Partner};
 use partnerd_domain::billing::Subscription;
 use partnerd_domain::catalog::{Catalog, PlanId};
 use partnerd_domain::ids::{DistributorId, PartnerId};
 use partnerd_domain::keys::{ApiKey, KeyKind};
 use partnerd_domain::ports::{DistributorRepository, PartnerRepository};
-use partnerd_domain::services::{AuthService, ProfileService};
+use partnerd_domain::services::{
+    AssessmentService, AuthService, CustomerService, KeyService, PlanService, ProfileService,
+};
 use partnerd_domain::testing::{FixedClock, InMemoryStore, SequentialIds};
 use partnerd_domain::values::{BillingInterval, Currency, DisplayName, Email};
 use partnerd_http::{AppState, HttpConfig};
@@ -32,7 +35,8 @@ impl TestApp {
 
     pub async fn start_with(config: HttpConfig) -> Self {
         let store = Arc::new(InMemoryStore::new());
-        let state = state_over(store.clone(), store.clone(), store.clone());
+        let state =
+            state_with(store.clone(), store.clone(), store.clone(), store.clone(), Arc::new(FixedClock::at(NOW)));
         Self { base: serve(state, config), store, ids: SequentialIds::default(), client: reqwest::Client::new() }
     }
 
@@ -86,16 +90,39 @@ pub fn partner(ids: &SequentialIds, distributor: Option<&DistributorId>, status:
     }
 }
 
-/// Services over the given ports, with a fixed clock.
+/// Services over the given ports (the rest over a fresh in-memory store), with a fixed clock.
 pub fn state_over(
     keys: Arc<dyn partnerd_domain::ports::KeyRepository>,
     partners: Arc<dyn PartnerRepository>,
     distributors: Arc<dyn DistributorRepository>,
 ) -> AppState {
-    let clock = Arc::new(FixedClock::at(NOW));
+    state_with(keys, partners, distributors, Arc::new(InMemoryStore::new()), Arc::new(FixedClock::at(NOW)))
+}
+
+pub fn state_with(
+    keys: Arc<dyn partnerd_domain::ports::KeyRepository>,
+    partners: Arc<dyn PartnerRepository>,
+    distributors: Arc<dyn DistributorRepository>,
+    rest: Arc<InMemoryStore>,
+    clock: Arc<FixedClock>,
+) -> AppState {
+    let catalog = Arc::new(Catalog::default());
+    let ids = Arc::new(SequentialIds::default());
+    let billing = Arc::new(LedgerBilling::new(rest.clone(), clock.clone()));
     AppState {
-        auth: Arc::new(AuthService::new(keys)),
-        profiles: Arc::new(ProfileService::new(partners, distributors, Arc::new(Catalog::default()), clock)),
+        auth: Arc::new(AuthService::new(keys.clone())),
+        profiles: Arc::new(ProfileService::new(partners.clone(), distributors, catalog.clone(), clock.clone())),
+        customers: Arc::new(CustomerService::new(rest.clone(), rest.clone(), clock.clone(), ids.clone())),
+        assessments: Arc::new(AssessmentService::new(
+            rest.clone(),
+            partners.clone(),
+            catalog.clone(),
+            clock.clone(),
+            ids.clone(),
+        )),
+        keys: Arc::new(KeyService::new(keys, clock.clone(), ids.clone())),
+        plans: Arc::new(PlanService::new(partners, rest.clone(), billing, catalog.clone(), clock, ids)),
+        catalog,
     }
 }
 

@@ -112,3 +112,45 @@ mod tests {
         assert_eq!(timestamp(datetime!(2026-04-03 20:10:00.987 +10:00)), "2026-04-03T10:10:00Z");
     }
 }
+
+mod assessments;
+mod billing;
+mod customers;
+
+pub use assessments::*;
+pub use billing::*;
+pub use customers::*;
+
+/// `?limit=&starting_after=`: optional pagination for lists that grow.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// At most this many items (1–1000); omit for the whole list.
+    pub limit: Option<u32>,
+    /// The id of the last item of the previous page.
+    pub starting_after: Option<String>,
+}
+
+impl PageQuery {
+    pub fn into_page(self) -> Result<partnerd_domain::ports::Page, crate::ApiError> {
+        if let Some(limit) = self.limit
+            && !(1..=1000).contains(&limit)
+        {
+            return Err(crate::ApiError::invalid_field("limit", "must be from 1 to 1000"));
+        }
+        Ok(partnerd_domain::ports::Page { limit: self.limit, starting_after: self.starting_after })
+    }
+}
+
+/// An item-level error inside a bulk response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<crate::ApiError> for ItemError {
+    fn from(e: crate::ApiError) -> Self {
+        Self { code: e.code(), message: e.message().to_owned() }
+    }
+}
