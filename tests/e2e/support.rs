@@ -3,8 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use partnerd_e2e::{Backend, Reply, TestDatabase, str_field};
-use serde_json::Value;
+use partnerd_e2e::{Backend, Endpoint, Reply, Server, TestDatabase, str_field};
+use reqwest::Method;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -34,6 +35,24 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// Like [`on_both_backends!`], for scenarios that only mean something on PostgreSQL (several
+/// `partnerd` processes sharing one database): generates only the `postgres` test.
+macro_rules! on_postgres_only {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(ctx) = $crate::support::Ctx::new(partnerd_e2e::Backend::Postgres).await {
+                        super::$name(&ctx).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_postgres_only;
 
 /// One scenario's world: a fresh database on one back-end.
 pub struct Ctx {
@@ -248,4 +267,162 @@ pub async fn create_worker(ctx: &Ctx, name: &str) -> Value {
     assert_eq!(created["name"], name, "{created}");
     assert!(str_field(&created, "key").starts_with("wk_live_"), "{created}");
     created
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Partner API, as a client sees it
+// ---------------------------------------------------------------------------------------------
+
+/// Flags for a server whose per-key rate limit must not get in the way of the scenario.
+pub const NO_RATE_LIMIT: [&str; 2] = ["--partner-rate-limit", "0"];
+
+/// `partnerd serve` with the partner rate limit off.
+pub async fn serve_unlimited(ctx: &Ctx) -> Server {
+    Server::serve_with(ctx.url(), &NO_RATE_LIMIT).await
+}
+
+/// A partner key aimed at one server: what a partner's automation holds. Cheap to clone, so
+/// concurrent tasks can each take one.
+#[derive(Debug, Clone)]
+pub struct PartnerApi {
+    pub endpoint: Endpoint,
+    pub key: String,
+}
+
+impl PartnerApi {
+    pub fn new(server: &Server, key: &str) -> Self {
+        Self { endpoint: server.endpoint(), key: key.to_owned() }
+    }
+
+    /// The same key, sent to another server.
+    pub fn on(&self, server: &Server) -> Self {
+        Self::new(server, &self.key)
+    }
+
+    /// The same server, another key.
+    pub fn with_key(&self, key: &str) -> Self {
+        Self { endpoint: self.endpoint.clone(), key: key.to_owned() }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Reply {
+        self.endpoint.send(method, path, &[(PARTNER_HEADER, &self.key)], body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(body.to_string().into_bytes())).await
+    }
+
+    /// `POST` with no body at all (as `POST …/keys` is documented).
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send(Method::POST, path, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::PUT, path, Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// `GET /v1/partner/me`, which must answer 200; returns the body.
+    pub async fn me(&self) -> Value {
+        assert_ok(&self.get("/v1/partner/me").await).clone()
+    }
+
+    /// `usage.runsUsed` from `/me`.
+    pub async fn runs_used(&self) -> i64 {
+        let me = self.me().await;
+        me["usage"]["runsUsed"].as_i64().unwrap_or_else(|| panic!("no usage.runsUsed in {me}"))
+    }
+
+    /// `GET /v1/partner/customers`, which must answer 200; returns the `customers` array.
+    pub async fn customers(&self) -> Vec<Value> {
+        let reply = self.get("/v1/partner/customers").await;
+        array(assert_ok(&reply), "customers").clone()
+    }
+
+    /// `GET /v1/partner/assessments` (every run), which must answer 200; returns `runs`.
+    pub async fn runs(&self) -> Vec<Value> {
+        let reply = self.get("/v1/partner/assessments").await;
+        array(assert_ok(&reply), "runs").clone()
+    }
+
+    /// Creates `count` customers in one `POST …/customers/bulk` (201, all created); returns
+    /// their ids in order.
+    pub async fn bulk_customers(&self, count: usize, label: &str) -> Vec<String> {
+        let items: Vec<Value> = (0..count)
+            .map(|i| json!({"name": format!("{label} {i}"), "tenantId": tenant_guid(label, i), "email": format!("it{i}@{}.example", label.to_lowercase().replace(' ', "-"))}))
+            .collect();
+        let reply = self.post("/v1/partner/customers/bulk", &json!({ "customers": items })).await;
+        assert_eq!(reply.status, 201, "bulk create: {}", reply.text);
+        assert_eq!((reply.body["created"].as_u64(), reply.body["failed"].as_u64()), (Some(count as u64), Some(0)), "{}", reply.text);
+        array(&reply.body, "customers").iter().map(|c| str_field(c, "id").to_owned()).collect()
+    }
+
+    /// Queues one `essential-eight` run for each id in one `POST …/assessments/bulk`, which must
+    /// queue them all.
+    pub async fn bulk_trigger_all(&self, customer_ids: &[String]) {
+        let reply = self
+            .post("/v1/partner/assessments/bulk", &json!({"product": "essential-eight", "customerIds": customer_ids}))
+            .await;
+        assert_eq!(reply.status, 202, "bulk trigger: {}", reply.text);
+        assert_eq!(reply.body["queued"], customer_ids.len(), "{}", reply.text);
+        assert_eq!(reply.body["failed"], 0, "{}", reply.text);
+    }
+}
+
+/// A distinct, well-formed tenant GUID for test customer `i` of `label`.
+pub fn tenant_guid(label: &str, i: usize) -> String {
+    let seed = label.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("{seed:08x}-0000-4000-8000-{i:012x}")
+}
+
+/// `value[field]` as an array (panics otherwise).
+#[track_caller]
+pub fn array<'a>(value: &'a Value, field: &str) -> &'a Vec<Value> {
+    value[field].as_array().unwrap_or_else(|| panic!("{field:?} is not an array in {value}"))
+}
+
+/// `value` is an object that has at least these keys (the reference's fields; the platform may
+/// add its own, as the design allows).
+#[track_caller]
+pub fn assert_has_keys(value: &Value, expected: &[&str]) {
+    let keys = keys_of(value);
+    let missing: Vec<&&str> = expected.iter().filter(|k| !keys.contains(**k)).collect();
+    assert!(missing.is_empty(), "missing {missing:?} in {value}");
+}
+
+/// A `status` reply whose body is the JSON object it returns.
+#[track_caller]
+pub fn assert_status<'a>(reply: &'a Reply, status: u16) -> &'a Value {
+    assert_eq!(reply.status, status, "expected {status}, got {}: {}", reply.status, reply.text);
+    assert_json_content_type(reply);
+    assert_request_id(reply);
+    assert!(reply.body.is_object(), "body is not a JSON object: {}", reply.text);
+    &reply.body
+}
+
+/// `204 No Content`, with nothing in the body.
+#[track_caller]
+pub fn assert_no_content(reply: &Reply) {
+    assert_eq!(reply.status, 204, "expected 204, got {}: {}", reply.status, reply.text);
+    assert!(reply.text.is_empty(), "a 204 has no body, got {:?}", reply.text);
+    assert_request_id(reply);
+}
+
+/// A `429 RATE_LIMITED` in the reference's words: an integer `Retry-After` header that the
+/// message repeats. Returns the seconds.
+#[track_caller]
+pub fn assert_rate_limited(reply: &Reply) -> u64 {
+    let message = assert_error(reply, 429, "RATE_LIMITED");
+    let header = reply.header("retry-after").unwrap_or_else(|| panic!("no Retry-After on a 429: {:?}", reply.headers));
+    let secs: u64 = header.parse().unwrap_or_else(|_| panic!("Retry-After {header:?} is not an integer"));
+    assert!(secs >= 1, "Retry-After {secs} tells the client to retry at once");
+    assert_eq!(message, format!("Rate limit exceeded. Retry after {secs} seconds."), "the reference's message");
+    secs
 }

@@ -172,9 +172,20 @@ impl Server {
         Self::start(Mode::Quickstart, database_url, &[]).await
     }
 
+    /// `partnerd serve --bind 127.0.0.1:0 --database-url URL <args…>`, e.g.
+    /// `&["--partner-rate-limit", "0"]`.
+    pub async fn serve_with(database_url: &str, args: &[&str]) -> Self {
+        Self::start_with(Mode::Serve, database_url, args, &[]).await
+    }
+
     /// Starts `mode` with extra environment variables and waits (with a timeout, never a fixed
     /// sleep) for the `listening on http://…` line on stdout.
     pub async fn start(mode: Mode, database_url: &str, envs: &[(&str, &str)]) -> Self {
+        Self::start_with(mode, database_url, &[], envs).await
+    }
+
+    /// [`Server::start`] with extra command-line arguments after the standard ones.
+    pub async fn start_with(mode: Mode, database_url: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let stderr_path = std::env::temp_dir().join(format!(
             "partnerd_e2e_{}_{}.stderr.log",
             std::process::id(),
@@ -187,6 +198,7 @@ impl Server {
             Mode::Quickstart => "quickstart",
         })
         .args(["--bind", "127.0.0.1:0", "--database-url", database_url])
+        .args(args)
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr_file));
@@ -287,13 +299,84 @@ impl Server {
     }
 
     pub async fn request(&self, method: reqwest::Method, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut req = self.http.request(method.clone(), self.url(path));
+        self.endpoint().send(method, path, headers, None).await
+    }
+
+    /// A cheap, cloneable handle on this server for requests from spawned tasks.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint { http: self.http.clone(), base_url: self.base_url.clone() }
+    }
+}
+
+/// Where to send requests: one running server, by its loopback base URL. Cloneable and `'static`
+/// so that concurrent tasks can each hold one.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl Endpoint {
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends `method path` with `headers` and, when given, `body` as-is (with
+    /// `Content-Type: application/json`); the whole response is read. Panics when no response
+    /// arrives (see [`Endpoint::try_send`]).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        self.try_send(method.clone(), path, headers, body).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// [`Endpoint::send`], returning transport errors instead of panicking.
+    pub async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, reqwest::Error> {
+        let mut req = self.http.request(method, format!("{}{}", self.base_url, path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let response = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        Reply::read(response).await
+        if let Some(body) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        }
+        let response = req.send().await?;
+        Ok(Reply::read(response).await)
     }
+}
+
+/// Runs `count` requests at once: `make(i)` builds the i-th (lazily, as an `async move` block),
+/// every task waits at one barrier, then all are sent together. Replies come back in `i` order.
+pub async fn all_at_once<F, Fut>(count: usize, make: F) -> Vec<Reply>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Reply> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(count));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let request = make(i);
+        let barrier = Arc::clone(&barrier);
+        tasks.spawn(async move {
+            barrier.wait().await;
+            (i, request.await)
+        });
+    }
+    let mut replies: Vec<Option<Reply>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, reply) = joined.unwrap_or_else(|e| panic!("a concurrent request failed: {e}"));
+        replies[i] = Some(reply);
+    }
+    replies.into_iter().map(|r| r.expect("every request answered")).collect()
 }
 
 impl Drop for Server {

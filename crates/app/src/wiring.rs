@@ -6,7 +6,8 @@ use anyhow::Context;
 use partnerd_billing::LedgerBilling;
 use partnerd_domain::catalog::Catalog;
 use partnerd_domain::services::{
-    AdminService, AssessmentService, AuthService, CustomerService, KeyService, PlanService, ProfileService,
+    AdminService, AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService,
+    ProfileService,
 };
 use partnerd_http::AppState;
 use partnerd_store::{DbConfig, Store};
@@ -66,7 +67,22 @@ impl Platform {
                 random.clone(),
             )),
             keys: Arc::new(KeyService::new(s.clone(), clock.clone(), random.clone())),
-            plans: Arc::new(PlanService::new(s.clone(), s.clone(), billing, catalog.clone(), clock, random)),
+            plans: Arc::new(PlanService::new(
+                s.clone(),
+                s.clone(),
+                billing,
+                catalog.clone(),
+                clock.clone(),
+                random.clone(),
+            )),
+            distributors: Arc::new(DistributorService::new(
+                s.clone(),
+                s.clone(),
+                catalog.clone(),
+                clock,
+                random.clone(),
+                random,
+            )),
             catalog,
         }
     }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod billing;
 pub mod catalog;
 pub mod customer;
+pub mod event;
 pub mod ids;
 pub mod keys;
 pub mod ports;

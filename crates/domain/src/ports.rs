@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::{ProrationLine, Subscription};
 use crate::catalog::{PlanId, RunLimit};
+use crate::event::Event;
 use crate::ids::{CustomerId, DistributorId, PartnerId, PlanChangeId, RunId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::run::{Run, RunFilter, RunView};
@@ -346,4 +347,67 @@ pub trait BillingProvider: Send + Sync {
     /// Puts a plan change into effect with the provider (recording or charging its proration).
     /// Must be idempotent per `change.id`: a retry never bills twice.
     async fn change_subscription(&self, change: &PlanChange) -> Result<(), BillingError>;
+}
+
+/// A partner with the counts a distributor's list shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerListing {
+    pub partner: Partner,
+    pub customers_count: u64,
+}
+
+/// A lifecycle change of a partner, applied with its side effects in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerTransition {
+    pub partner: PartnerId,
+    pub to: AccountStatus,
+    pub at: OffsetDateTime,
+    /// Why it was suspended (kept with the partner).
+    pub reason: Option<String>,
+    /// Revoke every active key (suspension).
+    pub revoke_keys: bool,
+    /// Store this as the partner's slot-1 key (activation of a partner with no active key).
+    pub issue_key: Option<KeyHash>,
+    /// Recorded in the outbox in the same transaction.
+    pub event: Event,
+}
+
+/// One partner's line in a distributor's usage report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerUsageRow {
+    pub partner_id: PartnerId,
+    pub company: String,
+    pub status: AccountStatus,
+    /// Units of the run limit used in the month.
+    pub runs: u64,
+    pub customers: u64,
+}
+
+/// A distributor's partners, always scoped to the distributor: another distributor's partner
+/// (or a direct one) is not found.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ManagedPartnerRepository: Send + Sync {
+    /// Oldest first, with each partner's customer count (one query, no per-partner lookups).
+    async fn list(
+        &self,
+        distributor: &DistributorId,
+        status: Option<AccountStatus>,
+        page: &Page,
+    ) -> Result<Paged<PartnerListing>, InfraError>;
+
+    async fn get(&self, distributor: &DistributorId, id: &PartnerId) -> Result<Option<Partner>, InfraError>;
+
+    /// Inserts new (pending, keyless) partners in one transaction.
+    async fn insert(&self, partners: &[Partner]) -> Result<(), InfraError>;
+
+    /// Stores company, e-mail and name; `false` if the partner is gone.
+    async fn update_profile(&self, partner: &Partner) -> Result<bool, InfraError>;
+
+    /// Sets the status (and stamps `activated_at`/`suspended_at`), revokes or issues keys, and
+    /// records the event, all in one transaction.
+    async fn transition(&self, transition: &PartnerTransition) -> Result<(), InfraError>;
+
+    /// Per-partner runs (units used in `month`) and customers, in one aggregate query.
+    async fn usage(&self, distributor: &DistributorId, month: Month) -> Result<Vec<PartnerUsageRow>, InfraError>;
 }

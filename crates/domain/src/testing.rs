@@ -12,13 +12,15 @@ use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::ProrationLine;
 use crate::catalog::RunLimit;
 use crate::customer::Customer;
+use crate::event::Event;
 use crate::ids::{CustomerId, DistributorId, PartnerId, PlanChangeId, RunId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::ports::{
     Clock, CreateRunsError, CustomerRepository, DistributorRepository, DistributorTotals, IdGenerator, InfraError,
-    KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, Page, Paged, PartnerRepository, PartnerUsage,
-    PlanChange, PlanChangeRepository, Principal, ReservePlanChangeError, RevokeKeyError, RunBatch, RunBatchOutcome,
-    RunRepository, WorkerRepository,
+    KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, ManagedPartnerRepository, Page, Paged,
+    PartnerListing, PartnerRepository, PartnerTransition, PartnerUsage, PartnerUsageRow, PlanChange,
+    PlanChangeRepository, Principal, ReservePlanChangeError, RevokeKeyError, RunBatch, RunBatchOutcome, RunRepository,
+    WorkerRepository,
 };
 use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
@@ -89,6 +91,7 @@ struct State {
     usage: HashMap<(PartnerId, Month), u32>,
     plan_changes: Vec<(PlanChange, ChangeState)>,
     ledger: Vec<(PlanChangeId, ProrationLine)>,
+    events: Vec<Event>,
 }
 
 impl State {
@@ -118,6 +121,11 @@ pub struct InMemoryStore {
 impl InMemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Events recorded in the outbox so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.state.lock().unwrap().events.clone()
     }
 
     /// Pending ledger lines recorded so far, in order.
@@ -449,5 +457,81 @@ impl LedgerRepository for InMemoryStore {
             state.ledger.extend(lines);
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ManagedPartnerRepository for InMemoryStore {
+    async fn list(
+        &self,
+        distributor: &DistributorId,
+        status: Option<AccountStatus>,
+        page: &Page,
+    ) -> Result<Paged<PartnerListing>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mine: Vec<PartnerListing> = state
+            .partners
+            .iter()
+            .filter(|p| p.distributor_id.as_ref() == Some(distributor) && status.is_none_or(|s| s == p.status))
+            .map(|p| PartnerListing {
+                partner: p.clone(),
+                customers_count: state.customers.iter().filter(|c| c.partner_id == p.id).count() as u64,
+            })
+            .collect();
+        Ok(page_of(mine, |l| l.partner.id.to_string(), page))
+    }
+
+    async fn get(&self, distributor: &DistributorId, id: &PartnerId) -> Result<Option<Partner>, InfraError> {
+        let state = self.state.lock().unwrap();
+        Ok(state.partners.iter().find(|p| &p.id == id && p.distributor_id.as_ref() == Some(distributor)).cloned())
+    }
+
+    async fn insert(&self, partners: &[Partner]) -> Result<(), InfraError> {
+        self.state.lock().unwrap().partners.extend_from_slice(partners);
+        Ok(())
+    }
+
+    async fn update_profile(&self, partner: &Partner) -> Result<bool, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        let found = state.partners.iter_mut().find(|p| p.id == partner.id).map(|p| {
+            p.company = partner.company.clone();
+            p.email = partner.email.clone();
+            p.name = partner.name.clone();
+            p.updated_at = partner.updated_at;
+        });
+        Ok(found.is_some())
+    }
+
+    async fn transition(&self, t: &PartnerTransition) -> Result<(), InfraError> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(p) = state.partners.iter_mut().find(|p| p.id == t.partner) {
+            p.status = t.to;
+            p.updated_at = t.at;
+        }
+        let owner = KeyOwner::Partner(t.partner.clone());
+        if t.revoke_keys || t.issue_key.is_some() {
+            state.keys.iter_mut().filter(|k| k.owner == owner).for_each(|k| k.revoked = true);
+        }
+        if let Some(hash) = &t.issue_key {
+            state.add_key(owner, KeySlot::FIRST, hash.clone());
+        }
+        state.events.push(t.event.clone());
+        Ok(())
+    }
+
+    async fn usage(&self, distributor: &DistributorId, month: Month) -> Result<Vec<PartnerUsageRow>, InfraError> {
+        let state = self.state.lock().unwrap();
+        Ok(state
+            .partners
+            .iter()
+            .filter(|p| p.distributor_id.as_ref() == Some(distributor))
+            .map(|p| PartnerUsageRow {
+                partner_id: p.id.clone(),
+                company: p.company.as_str().to_owned(),
+                status: p.status,
+                runs: u64::from(state.usage.get(&(p.id.clone(), month)).copied().unwrap_or(0)),
+                customers: state.customers.iter().filter(|c| c.partner_id == p.id).count() as u64,
+            })
+            .collect())
     }
 }

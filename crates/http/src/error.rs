@@ -8,7 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
 use partnerd_domain::ports::InfraError;
-use partnerd_domain::services::{AssessmentError, AuthError, CustomerError, KeyError, PlanChangeError, ProfileError};
+use partnerd_domain::services::{
+    AssessmentError, AuthError, CustomerError, DistributorError, KeyError, PlanChangeError, ProfileError,
+};
 use partnerd_domain::values::FieldError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -297,8 +299,23 @@ impl From<PlanChangeError> for ApiError {
         match e {
             PlanChangeError::NotFound => Self::not_found(),
             PlanChangeError::Failed(reason) => Self::new(StatusCode::BAD_REQUEST, "PLAN_CHANGE_FAILED", reason),
+            e @ PlanChangeError::Unchanged(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "PLAN_CHANGE_FAILED", e.to_string())
+            }
             PlanChangeError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
             PlanChangeError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<DistributorError> for ApiError {
+    fn from(e: DistributorError) -> Self {
+        match e {
+            DistributorError::PartnerNotFound => Self::not_found(),
+            DistributorError::PartnerInactive => Self::partner_inactive(),
+            DistributorError::Field(e) => e.into(),
+            DistributorError::TooMany { max } => Self::too_many(max),
+            DistributorError::Internal(e) => e.into(),
         }
     }
 }

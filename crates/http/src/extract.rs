@@ -48,6 +48,27 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: no body (or only white space) is `T::default()`; anything else must
+/// parse as for [`ApiJson`].
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = ApiJson::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            match body.await {
+                Ok(ApiJson(value)) => parse_value(value, "").map(OptionalJson),
+                Err(e) if e.message().contains("the body is empty") => Ok(OptionalJson(T::default())),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
 /// Parses a JSON document into `T`, classifying failures as the reference does.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -70,7 +91,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let full = if path == "." { prefix.to_owned() } else { format!("{prefix}.{path}") };
+        let full = match (prefix.is_empty(), path == ".") {
+            (true, _) => path,
+            (false, true) => prefix.to_owned(),
+            (false, false) => format!("{prefix}.{path}"),
+        };
         data_error(&full, &e.into_inner().to_string())
     })
 }

@@ -18,7 +18,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use partnerd_domain::catalog::Catalog;
 use partnerd_domain::services::{
-    AssessmentService, AuthService, CustomerService, KeyService, PlanService, ProfileService,
+    AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
 };
 
 pub use error::{ApiError, ErrorBody};
@@ -32,6 +32,7 @@ pub struct AppState {
     pub assessments: Arc<AssessmentService>,
     pub keys: Arc<KeyService>,
     pub plans: Arc<PlanService>,
+    pub distributors: Arc<DistributorService>,
     pub catalog: Arc<Catalog>,
 }
 

@@ -65,6 +65,10 @@ impl MigratorTrait for Migrator {
                 name: "m0002_runs_and_billing",
                 sql: include_str!("migrations/0002_runs_and_billing.sql"),
             }),
+            Box::new(SqlMigration {
+                name: "m0003_partner_lifecycle_and_events",
+                sql: include_str!("migrations/0003_partner_lifecycle_and_events.sql"),
+            }),
         ]
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod assessments;
 mod auth;
 mod customers;
+mod distributors;
 mod keys;
 mod plans;
 mod profile;
@@ -16,6 +17,10 @@ pub use assessments::{
 pub use auth::{AuthError, AuthService};
 pub use customers::{
     BulkCustomerResult, CustomerDetail, CustomerError, CustomerService, MAX_BULK_CUSTOMERS, RECENT_RUNS,
+};
+pub use distributors::{
+    Activation, BillingDraft, BulkPartnerResult, DistributorError, DistributorService, MAX_BULK_PARTNERS,
+    ManagedPartner, PartnerDraft, PartnerPatch, Suspension, UsageReport,
 };
 pub use keys::{IssuedKey, KeyError, KeyService};
 pub use plans::{

@@ -19,9 +19,12 @@ pub const PLAN_CHANGE_WINDOW: Duration = Duration::HOUR;
 pub enum PlanChangeError {
     #[error("partner not found")]
     NotFound,
-    /// `PLAN_CHANGE_FAILED`: an unknown plan, billing or currency, no change, or no price.
+    /// `PLAN_CHANGE_FAILED`: an unknown plan, billing or currency, or no price.
     #[error("{0}")]
     Failed(String),
+    /// `PLAN_CHANGE_FAILED` too: the partner already has exactly these terms.
+    #[error("Already on the {0} plan with these billing terms.")]
+    Unchanged(String),
     #[error("at most {MAX_PLAN_CHANGES_PER_HOUR} plan changes per hour; retry after {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
@@ -158,7 +161,7 @@ impl PlanService {
                 .map_err(|_| failed(format!("Unknown currency '{raw}': use usd, aud, gbp, eur, nzd or sgd.")))?,
         };
         if target.id == current.plan && interval == current.interval && currency == current.currency {
-            return Err(failed(format!("Already on the {} plan with these billing terms.", target.id)));
+            return Err(PlanChangeError::Unchanged(target.id.to_string()));
         }
         let new_price = target.price(interval, currency).ok_or_else(|| {
             failed(format!("The {} plan is not sold {} in {}.", target.id, interval.as_str(), currency.code()))

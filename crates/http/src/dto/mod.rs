@@ -116,10 +116,12 @@ mod tests {
 mod assessments;
 mod billing;
 mod customers;
+mod distributors;
 
 pub use assessments::*;
 pub use billing::*;
 pub use customers::*;
+pub use distributors::*;
 
 /// `?limit=&starting_after=`: optional pagination for lists that grow.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]

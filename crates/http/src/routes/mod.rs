@@ -9,6 +9,7 @@ use crate::error::ApiError;
 
 /// Registers every versioned route (called once per prefix).
 pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
+    use distributor as d;
     use partner as p;
     // Literal paths before `{id}` ones: `/customers/bulk` must not be taken for a customer id.
     cfg.service(resource("/partner/me").route(web::get().to(p::me)))
@@ -32,7 +33,34 @@ pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
         .service(resource("/partner/keys/{slot}").route(web::delete().to(p::revoke_key)))
         .service(resource("/partner/plan/preview").route(web::post().to(p::preview_plan)))
         .service(resource("/partner/plan").route(web::post().to(p::change_plan)))
-        .service(resource("/distributor/me").route(web::get().to(distributor::me)));
+        .service(resource("/distributor/me").route(web::get().to(d::me)))
+        .service(resource("/distributor/usage").route(web::get().to(d::usage)))
+        .service(resource("/distributor/partners/bulk").route(web::post().to(d::bulk_create_partners)))
+        .service(
+            resource("/distributor/partners")
+                .route(web::get().to(d::list_partners))
+                .route(web::post().to(d::create_partner)),
+        )
+        .service(
+            resource("/distributor/partners/{id}")
+                .route(web::get().to(d::get_partner))
+                .route(web::put().to(d::update_partner)),
+        )
+        .service(resource("/distributor/partners/{id}/activate").route(web::post().to(d::activate)))
+        .service(resource("/distributor/partners/{id}/reactivate").route(web::post().to(d::reactivate)))
+        .service(resource("/distributor/partners/{id}/suspend").route(web::post().to(d::suspend)))
+        .service(resource("/distributor/partners/{id}/plan/preview").route(web::post().to(d::preview_plan)))
+        .service(resource("/distributor/partners/{id}/plan").route(web::post().to(d::change_plan)))
+        .service(
+            resource("/distributor/partners/{id}/customers")
+                .route(web::get().to(d::list_customers))
+                .route(web::post().to(d::create_customer)),
+        )
+        .service(
+            resource("/distributor/partners/{id}/assessments")
+                .route(web::get().to(d::list_runs))
+                .route(web::post().to(d::trigger)),
+        );
 }
 
 /// A resource whose unmatched methods answer `405 METHOD_NOT_ALLOWED` in the envelope.

@@ -3,4 +3,8 @@
 mod auth;
 mod envelope;
 mod me;
+mod partner_assessments;
+mod partner_customers;
+mod partner_customers_bulk;
+mod partner_products;
 mod support;

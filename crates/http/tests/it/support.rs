@@ -9,7 +9,7 @@ use partnerd_domain::ids::{DistributorId, PartnerId};
 use partnerd_domain::keys::{ApiKey, KeyKind};
 use partnerd_domain::ports::{DistributorRepository, PartnerRepository};
 use partnerd_domain::services::{
-    AssessmentService, AuthService, CustomerService, KeyService, PlanService, ProfileService,
+    AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
 };
 use partnerd_domain::testing::{FixedClock, InMemoryStore, SequentialIds};
 use partnerd_domain::values::{BillingInterval, Currency, DisplayName, Email};
@@ -121,7 +121,8 @@ pub fn state_with(
             ids.clone(),
         )),
         keys: Arc::new(KeyService::new(keys, clock.clone(), ids.clone())),
-        plans: Arc::new(PlanService::new(partners, rest.clone(), billing, catalog.clone(), clock, ids)),
+        plans: Arc::new(PlanService::new(partners, rest.clone(), billing, catalog.clone(), clock.clone(), ids.clone())),
+        distributors: Arc::new(DistributorService::new(rest.clone(), rest.clone(), catalog.clone(), clock, ids.clone(), ids)),
         catalog,
     }
 }

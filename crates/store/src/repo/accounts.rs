@@ -26,7 +26,7 @@ fn to_distributor(row: distributor::Model) -> Result<Distributor, InfraError> {
     })
 }
 
-fn to_partner(row: partner::Model) -> Result<Partner, InfraError> {
+pub(super) fn to_partner(row: partner::Model) -> Result<Partner, InfraError> {
     Ok(Partner {
         id: PartnerId::parse(&row.id).map_err(corrupt)?,
         distributor_id: row.distributor_id.as_deref().map(DistributorId::parse).transpose().map_err(corrupt)?,
@@ -52,6 +52,25 @@ fn to_worker(row: worker::Model) -> Result<Worker, InfraError> {
         name: DisplayName::parse(&row.name).map_err(corrupt)?,
         created_at: from_millis(row.created_at)?,
     })
+}
+
+pub(super) fn partner_row(p: &Partner) -> partner::Model {
+    let sub = &p.subscription;
+    partner::Model {
+        id: p.id.to_string(),
+        distributor_id: p.distributor_id.as_ref().map(ToString::to_string),
+        company: p.company.as_str().to_owned(),
+        email: p.email.as_str().to_owned(),
+        name: p.name.as_str().to_owned(),
+        plan: sub.plan.to_string(),
+        status: p.status.as_str().to_owned(),
+        billing_currency: sub.currency.code().to_owned(),
+        billing_interval: sub.interval.as_str().to_owned(),
+        period_start: millis(sub.period_start),
+        period_end: millis(sub.period_end),
+        created_at: millis(p.created_at),
+        updated_at: millis(p.updated_at),
+    }
 }
 
 /// Reads one `BIGINT` column of a single-row aggregate query.
@@ -143,22 +162,7 @@ impl DistributorRepository for Store {
 #[async_trait]
 impl PartnerRepository for Store {
     async fn insert(&self, p: &Partner, first_key: Option<KeyHash>) -> Result<(), InfraError> {
-        let sub = &p.subscription;
-        let row = partner::Model {
-            id: p.id.to_string(),
-            distributor_id: p.distributor_id.as_ref().map(ToString::to_string),
-            company: p.company.as_str().to_owned(),
-            email: p.email.as_str().to_owned(),
-            name: p.name.as_str().to_owned(),
-            plan: sub.plan.to_string(),
-            status: p.status.as_str().to_owned(),
-            billing_currency: sub.currency.code().to_owned(),
-            billing_interval: sub.interval.as_str().to_owned(),
-            period_start: millis(sub.period_start),
-            period_end: millis(sub.period_end),
-            created_at: millis(p.created_at),
-            updated_at: millis(p.updated_at),
-        };
+        let row = partner_row(p);
         self.insert_account(row.into_active_model(), KeyOwner::Partner(p.id.clone()), first_key, p.created_at).await
     }
 

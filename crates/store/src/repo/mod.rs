@@ -3,7 +3,9 @@
 mod accounts;
 mod billing;
 mod customers;
+mod events;
 mod keys;
+mod managed;
 mod runs;
 
 use partnerd_domain::keys::KeyOwner;

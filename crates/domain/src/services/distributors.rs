@@ -1,0 +1,357 @@
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::account::{AccountStatus, IllegalTransition, Partner};
+use crate::billing::Subscription;
+use crate::catalog::{Catalog, PlanId, RunLimit};
+use crate::event::{Event, EventType};
+use crate::ids::{DistributorId, EventId, PartnerId};
+use crate::keys::{ApiKey, KeyKind};
+use crate::ports::{
+    Clock, IdGenerator, InfraError, KeyGenerator, ManagedPartnerRepository, Page, Paged, PartnerListing,
+    PartnerRepository, PartnerTransition, PartnerUsageRow,
+};
+use crate::services::profile::UsageSummary;
+use crate::values::{BillingInterval, Currency, DisplayName, Email, FieldError, Month};
+
+/// Most partners one bulk request may provision.
+pub const MAX_BULK_PARTNERS: usize = 50;
+/// Longest suspension reason kept.
+const MAX_REASON_CHARS: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DistributorError {
+    /// Not this distributor's partner (or no such partner): never told apart.
+    #[error("partner not found")]
+    PartnerNotFound,
+    /// The partner is pending or suspended, so nothing can be done on its behalf.
+    #[error("the partner account is suspended or pending activation")]
+    PartnerInactive,
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("at most {max} items per request")]
+    TooMany { max: usize },
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
+/// A partner as a distributor submits it. Absent required fields are `Missing`, so one bad
+/// item of a bulk request fails alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartnerDraft {
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub name: Option<String>,
+    pub plan: Option<String>,
+    /// `None` when the `billing` object itself is absent.
+    pub billing: Option<BillingDraft>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillingDraft {
+    pub currency: Option<String>,
+    pub interval: Option<String>,
+}
+
+/// A partial update: absent fields stay; `billing` fields are merged, not replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartnerPatch {
+    pub company: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub plan: Option<String>,
+    pub billing: Option<BillingDraft>,
+}
+
+/// What a partner looks like to its distributor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPartner {
+    pub partner: Partner,
+    pub usage: UsageSummary,
+}
+
+/// The result of activating a partner: when it had no active key, a fresh slot-1 key, shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    pub partner: PartnerId,
+    pub activated_at: OffsetDateTime,
+    pub key: Option<ApiKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspension {
+    pub partner: PartnerId,
+    pub suspended_at: OffsetDateTime,
+    pub reason: Option<String>,
+}
+
+/// One item of a bulk provisioning request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkPartnerResult {
+    pub index: usize,
+    pub company: Option<String>,
+    pub outcome: Result<PartnerId, FieldError>,
+}
+
+/// The distributor's usage report for a month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageReport {
+    pub month: Month,
+    pub partners: Vec<PartnerUsageRow>,
+}
+
+/// What a distributor does with its partners. Every method is scoped to the distributor.
+pub struct DistributorService {
+    managed: Arc<dyn ManagedPartnerRepository>,
+    partners: Arc<dyn PartnerRepository>,
+    catalog: Arc<Catalog>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    key_gen: Arc<dyn KeyGenerator>,
+}
+
+fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
+    value.ok_or_else(|| FieldError::Missing(field.to_owned()))
+}
+
+impl DistributorService {
+    pub fn new(
+        managed: Arc<dyn ManagedPartnerRepository>,
+        partners: Arc<dyn PartnerRepository>,
+        catalog: Arc<Catalog>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        key_gen: Arc<dyn KeyGenerator>,
+    ) -> Self {
+        Self { managed, partners, catalog, clock, ids, key_gen }
+    }
+
+    pub async fn list(
+        &self,
+        distributor: &DistributorId,
+        status: Option<&str>,
+        page: &Page,
+    ) -> Result<Paged<PartnerListing>, DistributorError> {
+        let status = status.map(|s| FieldError::check("status", s, |s| s.parse::<AccountStatus>())).transpose()?;
+        Ok(self.managed.list(distributor, status, page).await?)
+    }
+
+    /// Provisions a pending partner (no key until it is activated).
+    pub async fn create(&self, distributor: &DistributorId, draft: PartnerDraft) -> Result<Partner, DistributorError> {
+        let partner = self.validate(distributor, draft, self.clock.now())?;
+        self.managed.insert(std::slice::from_ref(&partner)).await?;
+        Ok(partner)
+    }
+
+    /// Provisions every valid item in one transaction; invalid items fail alone.
+    pub async fn create_many(
+        &self,
+        distributor: &DistributorId,
+        drafts: Vec<PartnerDraft>,
+    ) -> Result<Vec<BulkPartnerResult>, DistributorError> {
+        if drafts.len() > MAX_BULK_PARTNERS {
+            return Err(DistributorError::TooMany { max: MAX_BULK_PARTNERS });
+        }
+        let now = self.clock.now();
+        let mut valid = Vec::new();
+        let results = drafts
+            .into_iter()
+            .enumerate()
+            .map(|(index, draft)| {
+                let company = draft.company.clone();
+                let outcome = self.validate(distributor, draft, now).map(|p| {
+                    let id = p.id.clone();
+                    valid.push(p);
+                    id
+                });
+                BulkPartnerResult { index, company, outcome }
+            })
+            .collect();
+        if !valid.is_empty() {
+            self.managed.insert(&valid).await?;
+        }
+        Ok(results)
+    }
+
+    pub async fn get(&self, distributor: &DistributorId, id: &str) -> Result<ManagedPartner, DistributorError> {
+        let partner = self.owned(distributor, id).await?;
+        let month = Month::containing(self.clock.now());
+        let usage = self.partners.usage(&partner.id, month).await?;
+        let runs_limit = self.catalog.plan(partner.plan()).map_or(RunLimit::Limited(0), |p| p.run_limit);
+        Ok(ManagedPartner {
+            usage: UsageSummary {
+                month,
+                runs_used: usage.runs_used,
+                runs_limit,
+                customers_count: usage.customers_count,
+            },
+            partner,
+        })
+    }
+
+    /// Updates the partner's profile fields. Plan and billing changes go through the plan
+    /// service (proration, hourly allowance); the caller applies them after this check.
+    pub async fn update_profile(
+        &self,
+        distributor: &DistributorId,
+        id: &str,
+        patch: &PartnerPatch,
+    ) -> Result<Partner, DistributorError> {
+        let mut partner = self.owned(distributor, id).await?;
+        let before = partner.clone();
+        if let Some(company) = &patch.company {
+            partner.company = FieldError::check("company", company, DisplayName::parse)?;
+        }
+        if let Some(email) = &patch.email {
+            partner.email = FieldError::check("email", email, Email::parse)?;
+        }
+        if let Some(name) = &patch.name {
+            partner.name = FieldError::check("name", name, DisplayName::parse)?;
+        }
+        if partner != before {
+            partner.updated_at = self.clock.now();
+            if !self.managed.update_profile(&partner).await? {
+                return Err(DistributorError::PartnerNotFound);
+            }
+        }
+        Ok(partner)
+    }
+
+    /// Pending or suspended → active. When the partner has no active key (first activation, or
+    /// after a suspension revoked them all) a fresh slot-1 key comes back, shown once. Activating
+    /// an active partner changes nothing.
+    pub async fn activate(&self, distributor: &DistributorId, id: &str) -> Result<Activation, DistributorError> {
+        let partner = self.owned(distributor, id).await?;
+        let now = self.clock.now();
+        let status = match partner.status.activate() {
+            Ok(status) => status,
+            Err(IllegalTransition::AlreadyActive) => {
+                return Ok(Activation { partner: partner.id, activated_at: now, key: None });
+            }
+            Err(e) => unreachable!("activate only refuses an active account: {e}"),
+        };
+        let key = ApiKey::generate(KeyKind::Partner, &*self.key_gen);
+        let event = Event::new(EventId::generate(&*self.ids), EventType::PartnerActivated, now)
+            .to_distributor(partner.distributor_id.clone())
+            .with("partnerId", partner.id.to_string())
+            .with("company", partner.company.as_str())
+            .with("status", status.as_str());
+        self.managed
+            .transition(&PartnerTransition {
+                partner: partner.id.clone(),
+                to: status,
+                at: now,
+                reason: None,
+                revoke_keys: false,
+                issue_key: Some(key.hash()),
+                event,
+            })
+            .await?;
+        Ok(Activation { partner: partner.id, activated_at: now, key: Some(key) })
+    }
+
+    /// Active or pending → suspended: every key of the partner stops working at once.
+    /// Suspending a suspended partner changes nothing.
+    pub async fn suspend(
+        &self,
+        distributor: &DistributorId,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<Suspension, DistributorError> {
+        let partner = self.owned(distributor, id).await?;
+        let now = self.clock.now();
+        let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+        if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+            return Err(FieldError::invalid("reason", format!("must be at most {MAX_REASON_CHARS} characters")).into());
+        }
+        let status = match partner.status.suspend() {
+            Ok(status) => status,
+            Err(_) => return Ok(Suspension { partner: partner.id, suspended_at: now, reason }),
+        };
+        let event = Event::new(EventId::generate(&*self.ids), EventType::PartnerSuspended, now)
+            .to_distributor(partner.distributor_id.clone())
+            .with("partnerId", partner.id.to_string())
+            .with("company", partner.company.as_str())
+            .with("status", status.as_str())
+            .with("reason", reason.clone());
+        self.managed
+            .transition(&PartnerTransition {
+                partner: partner.id.clone(),
+                to: status,
+                at: now,
+                reason: reason.clone(),
+                revoke_keys: true,
+                issue_key: None,
+                event,
+            })
+            .await?;
+        Ok(Suspension { partner: partner.id, suspended_at: now, reason })
+    }
+
+    /// The partner, if it is this distributor's; for work done on its behalf it must be active.
+    pub async fn act_for(&self, distributor: &DistributorId, id: &str) -> Result<PartnerId, DistributorError> {
+        let partner = self.owned(distributor, id).await?;
+        if !partner.status.is_active() {
+            return Err(DistributorError::PartnerInactive);
+        }
+        Ok(partner.id)
+    }
+
+    /// The partner, if it is this distributor's (any status).
+    pub async fn owned(&self, distributor: &DistributorId, id: &str) -> Result<Partner, DistributorError> {
+        let id = PartnerId::parse(id).map_err(|_| DistributorError::PartnerNotFound)?;
+        self.managed.get(distributor, &id).await?.ok_or(DistributorError::PartnerNotFound)
+    }
+
+    /// Runs and customers per partner for `month` (default: the current month).
+    pub async fn usage(
+        &self,
+        distributor: &DistributorId,
+        month: Option<&str>,
+    ) -> Result<UsageReport, DistributorError> {
+        let month = match month {
+            Some(raw) => FieldError::check("month", raw, Month::parse)?,
+            None => Month::containing(self.clock.now()),
+        };
+        Ok(UsageReport { month, partners: self.managed.usage(distributor, month).await? })
+    }
+
+    fn validate(
+        &self,
+        distributor: &DistributorId,
+        draft: PartnerDraft,
+        now: OffsetDateTime,
+    ) -> Result<Partner, FieldError> {
+        let email = required("email", draft.email)?;
+        let company = required("company", draft.company)?;
+        let name = required("name", draft.name)?;
+        let plan = required("plan", draft.plan)?;
+        let billing = draft.billing.ok_or_else(|| FieldError::Missing("billing".into()))?;
+        let currency = required("billing.currency", billing.currency)?;
+        let plan = PlanId::parse(&plan)
+            .ok()
+            .filter(|p| self.catalog.plan(p).is_some())
+            .ok_or_else(|| FieldError::invalid("plan", format!("must be one of {}", self.plan_names())))?;
+        let currency = FieldError::check("billing.currency", &currency, |c| c.parse::<Currency>())?;
+        let interval = match billing.interval {
+            None => BillingInterval::Quarterly,
+            Some(raw) => FieldError::check("billing.interval", &raw, |i| i.parse::<BillingInterval>())?,
+        };
+        Ok(Partner {
+            id: PartnerId::generate(&*self.ids),
+            distributor_id: Some(distributor.clone()),
+            company: FieldError::check("company", &company, DisplayName::parse)?,
+            email: FieldError::check("email", &email, Email::parse)?,
+            name: FieldError::check("name", &name, DisplayName::parse)?,
+            status: AccountStatus::Pending,
+            subscription: Subscription::starting(plan, interval, currency, now),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    fn plan_names(&self) -> String {
+        self.catalog.plans().iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
