@@ -257,3 +257,153 @@ impl AssessmentService {
         Err(InfraError::new("the partner's plan kept changing while runs were being queued").into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::AccountStatus;
+    use crate::billing::Subscription;
+    use crate::catalog::PlanId;
+    use crate::customer::CustomerDraft;
+    use crate::ports::{CustomerRepository, PartnerRepository};
+    use crate::services::CustomerService;
+    use crate::testing::{FixedClock, InMemoryStore, SequentialIds};
+    use crate::values::{BillingInterval, Currency, DisplayName, Email};
+    use time::macros::datetime;
+
+    struct Fixture {
+        service: AssessmentService,
+        store: Arc<InMemoryStore>,
+        partner: PartnerId,
+        customers: Vec<String>,
+    }
+
+    async fn fixture(plan: &str, status: AccountStatus, customers: usize) -> Fixture {
+        let store = Arc::new(InMemoryStore::new());
+        let ids = Arc::new(SequentialIds::default());
+        let clock = Arc::new(FixedClock::at(datetime!(2026-04-03 10:00 UTC)));
+        let partner = crate::account::Partner {
+            id: PartnerId::generate(&*ids),
+            distributor_id: None,
+            company: DisplayName::parse("Acme MSP").unwrap(),
+            email: Email::parse("admin@acmemsp.com").unwrap(),
+            name: DisplayName::parse("John").unwrap(),
+            status,
+            subscription: Subscription::starting(
+                PlanId::parse(plan).unwrap(),
+                BillingInterval::Monthly,
+                Currency::Usd,
+                clock.now(),
+            ),
+            created_at: clock.now(),
+            updated_at: clock.now(),
+        };
+        PartnerRepository::insert(&*store, &partner, None).await.unwrap();
+        let customer_service = CustomerService::new(store.clone(), store.clone(), clock.clone(), ids.clone());
+        let mut ids_out = Vec::new();
+        for i in 0..customers {
+            let draft = CustomerDraft {
+                name: Some(format!("Customer {i}")),
+                tenant_id: Some("d4f5a678-1234-5678-9abc-def012345678".into()),
+                ..Default::default()
+            };
+            ids_out.push(customer_service.create(&partner.id, draft).await.unwrap().id.to_string());
+        }
+        let service = AssessmentService::new(store.clone(), store.clone(), Arc::new(Catalog::default()), clock, ids);
+        Fixture { service, store, partner: partner.id, customers: ids_out }
+    }
+
+    fn trigger(customer: &str, product: &str, maturity: Option<i64>) -> TriggerRequest {
+        TriggerRequest { customer_id: customer.into(), product: product.into(), maturity_target: maturity }
+    }
+
+    #[tokio::test]
+    async fn a_trigger_queues_a_run_with_the_products_default_maturity() {
+        let f = fixture("starter", AccountStatus::Active, 1).await;
+        let run = f.service.trigger(&f.partner, trigger(&f.customers[0], "essential-eight", None)).await.unwrap();
+        assert_eq!(
+            (run.status, run.maturity_target.get(), run.month.to_string()),
+            (RunStatus::Queued, 2, "2026-04".into())
+        );
+        assert_eq!(f.store.units_used(&f.partner, run.month), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_come_in_the_documented_order() {
+        let f = fixture("starter", AccountStatus::Active, 1).await;
+        let c = &f.customers[0];
+        let err = |r| async { f.service.trigger(&f.partner, r).await.unwrap_err() };
+        assert!(matches!(err(trigger("cust_nope", "nope", Some(9))).await, AssessmentError::Field(_)));
+        assert!(matches!(err(trigger("cust_nope", "nope", Some(3))).await, AssessmentError::InvalidProduct(_)));
+        assert!(matches!(err(trigger("cust_nope", "nist-csf", None)).await, AssessmentError::ProductNotAllowed(_)));
+        assert!(matches!(err(trigger("cust_nope", "essential-eight", None)).await, AssessmentError::CustomerNotFound));
+        assert!(matches!(err(trigger(c, "essential-eight", Some(0))).await, AssessmentError::Field(_)));
+        assert_eq!(f.store.units_used(&f.partner, Month::parse("2026-04").unwrap()), 0, "no error takes a unit");
+    }
+
+    #[tokio::test]
+    async fn the_limit_refuses_the_run_after_the_last_unit() {
+        let f = fixture("starter", AccountStatus::Active, 1).await;
+        let c = f.customers[0].clone();
+        let results = f.service.trigger_many(&f.partner, "essential-eight", None, vec![c.clone(); 50]).await.unwrap();
+        assert!(results.iter().all(|r| r.outcome.is_ok()));
+        let refused = f.service.trigger(&f.partner, trigger(&c, "essential-eight", None)).await.unwrap_err();
+        assert!(matches!(refused, AssessmentError::RunLimitReached { limit: 50 }));
+    }
+
+    #[tokio::test]
+    async fn bulk_items_fail_alone_in_request_order() {
+        let f = fixture("starter", AccountStatus::Active, 2).await;
+        let c = &f.customers;
+        let first = vec![c[0].clone(); 48];
+        f.service.trigger_many(&f.partner, "essential-eight", None, first).await.unwrap();
+        let ids =
+            vec![c[0].clone(), "cust_000000000000000000000999".into(), "garbage".into(), c[1].clone(), c[0].clone()];
+        let results = f.service.trigger_many(&f.partner, "essential-eight", Some(3), ids).await.unwrap();
+        let outcomes: Vec<_> = results.iter().map(|r| r.outcome.as_ref().map(|_| ()).map_err(|e| *e)).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Ok(()),
+                Err(BulkRunFailure::CustomerNotFound),
+                Err(BulkRunFailure::CustomerNotFound),
+                Ok(()),
+                Err(BulkRunFailure::RunLimitReached { limit: 50 }),
+            ]
+        );
+        let too_many = f.service.trigger_many(&f.partner, "essential-eight", None, vec![c[0].clone(); 51]).await;
+        assert!(matches!(too_many, Err(AssessmentError::TooMany { max: 50 })));
+    }
+
+    #[tokio::test]
+    async fn an_inactive_partner_cannot_trigger() {
+        let f = fixture("starter", AccountStatus::Suspended, 1).await;
+        let err = f.service.trigger(&f.partner, trigger(&f.customers[0], "essential-eight", None)).await.unwrap_err();
+        assert!(matches!(err, AssessmentError::PartnerInactive));
+    }
+
+    #[tokio::test]
+    async fn listing_validates_the_month_and_product_and_scopes_to_the_partner() {
+        let f = fixture("professional", AccountStatus::Active, 1).await;
+        f.service.trigger(&f.partner, trigger(&f.customers[0], "nist-csf", None)).await.unwrap();
+        let query = |month: Option<&str>, product: Option<&str>, customer: Option<&str>| RunQuery {
+            month: month.map(Into::into),
+            product: product.map(Into::into),
+            customer_id: customer.map(Into::into),
+        };
+        let all =
+            f.service.list(&f.partner, query(Some("2026-04"), Some("nist-csf"), None), &Page::default()).await.unwrap();
+        assert_eq!(all.items.len(), 1);
+        assert!(matches!(
+            f.service.list(&f.partner, query(Some("2026-4"), None, None), &Page::default()).await,
+            Err(AssessmentError::Field(_))
+        ));
+        assert!(matches!(
+            f.service.list(&f.partner, query(None, Some("nope"), None), &Page::default()).await,
+            Err(AssessmentError::InvalidProduct(_))
+        ));
+        let other = f.service.list(&f.partner, query(None, None, Some("not-an-id")), &Page::default()).await.unwrap();
+        assert!(other.items.is_empty());
+        let _ = CustomerRepository::list(&*f.store, &f.partner, &Page::default()).await.unwrap();
+    }
+}

@@ -355,3 +355,147 @@ impl DistributorService {
         self.catalog.plans().iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Distributor;
+    use crate::event::EventValue;
+    use crate::ports::{DistributorRepository, KeyRepository};
+    use crate::testing::{FixedClock, InMemoryStore, SequentialIds};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-04-03 11:00 UTC);
+
+    async fn setup() -> (DistributorService, Arc<InMemoryStore>, DistributorId, DistributorId) {
+        let store = Arc::new(InMemoryStore::new());
+        let ids = Arc::new(SequentialIds::default());
+        let mut distributors = Vec::new();
+        for _ in 0..2 {
+            let d = Distributor {
+                id: DistributorId::generate(&*ids),
+                company: DisplayName::parse("Global Security Distribution").unwrap(),
+                email: Email::parse("ops@globalsecdist.com").unwrap(),
+                status: AccountStatus::Active,
+                created_at: NOW,
+            };
+            DistributorRepository::insert(&*store, &d, None).await.unwrap();
+            distributors.push(d.id);
+        }
+        let service = DistributorService::new(
+            store.clone(),
+            store.clone(),
+            Arc::new(Catalog::default()),
+            Arc::new(FixedClock::at(NOW)),
+            ids.clone(),
+            ids,
+        );
+        let other = distributors.pop().unwrap();
+        (service, store, distributors.pop().unwrap(), other)
+    }
+
+    fn draft() -> PartnerDraft {
+        PartnerDraft {
+            email: Some("admin@newmsp.com".into()),
+            company: Some("New MSP Pty Ltd".into()),
+            name: Some("Jane Smith".into()),
+            plan: Some("professional".into()),
+            billing: Some(BillingDraft { currency: Some("AUD".into()), interval: None }),
+        }
+    }
+
+    #[tokio::test]
+    async fn new_partners_are_pending_quarterly_and_keyless() {
+        let (service, store, d, _) = setup().await;
+        let p = service.create(&d, draft()).await.unwrap();
+        assert_eq!(p.status, AccountStatus::Pending);
+        assert_eq!(p.subscription.interval, BillingInterval::Quarterly);
+        assert_eq!(p.subscription.currency, Currency::Aud);
+        assert!(store.stored_key_hashes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn missing_fields_are_named_including_nested_billing_currency() {
+        let (service, _, d, _) = setup().await;
+        let missing = |draft: PartnerDraft| async { service.create(&d, draft).await.unwrap_err() };
+        let no_currency = PartnerDraft { billing: Some(BillingDraft::default()), ..draft() };
+        assert!(
+            matches!(missing(no_currency).await, DistributorError::Field(FieldError::Missing(f)) if f == "billing.currency")
+        );
+        assert!(
+            matches!(missing(PartnerDraft { billing: None, ..draft() }).await, DistributorError::Field(FieldError::Missing(f)) if f == "billing")
+        );
+        assert!(
+            matches!(missing(PartnerDraft { email: None, ..draft() }).await, DistributorError::Field(FieldError::Missing(f)) if f == "email")
+        );
+        let bad_plan = PartnerDraft { plan: Some("platinum".into()), ..draft() };
+        assert!(
+            matches!(missing(bad_plan).await, DistributorError::Field(FieldError::Invalid { field, .. }) if field == "plan")
+        );
+    }
+
+    #[tokio::test]
+    async fn activation_issues_a_key_and_records_the_event_once() {
+        let (service, store, d, _) = setup().await;
+        let p = service.create(&d, draft()).await.unwrap();
+        let first = service.activate(&d, p.id.as_str()).await.unwrap();
+        let key = first.key.expect("a pending partner gets its first key");
+        let principal = store.find_principal(&key.hash()).await.unwrap().unwrap();
+        assert_eq!(principal.owner_status, AccountStatus::Active);
+        let again = service.activate(&d, p.id.as_str()).await.unwrap();
+        assert_eq!(again.key, None, "activating an active partner changes nothing");
+        let events = store.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, EventType::PartnerActivated);
+        assert_eq!(events[0].to_distributor.as_ref(), Some(&d));
+        assert_eq!(events[0].to_partner, None, "partner.* goes to the distributor only");
+    }
+
+    #[tokio::test]
+    async fn suspension_revokes_every_key_and_reactivation_issues_a_new_one() {
+        let (service, store, d, _) = setup().await;
+        let p = service.create(&d, draft()).await.unwrap();
+        let old = service.activate(&d, p.id.as_str()).await.unwrap().key.unwrap();
+        let s = service.suspend(&d, p.id.as_str(), Some("  unpaid invoice ".into())).await.unwrap();
+        assert_eq!(s.reason.as_deref(), Some("unpaid invoice"));
+        assert_eq!(store.find_principal(&old.hash()).await.unwrap(), None);
+        let events = store.events();
+        assert_eq!(events[1].event_type, EventType::PartnerSuspended);
+        assert!(events[1].data.contains(&("reason".into(), EventValue::Text("unpaid invoice".into()))));
+        service.suspend(&d, p.id.as_str(), None).await.unwrap();
+        assert_eq!(store.events().len(), 2, "suspending again changes nothing");
+        let new = service.activate(&d, p.id.as_str()).await.unwrap().key.unwrap();
+        assert_ne!(new, old);
+        assert!(store.find_principal(&new.hash()).await.unwrap().is_some());
+        assert_eq!(store.find_principal(&old.hash()).await.unwrap(), None, "old keys stay dead");
+    }
+
+    #[tokio::test]
+    async fn another_distributors_partner_is_not_found_and_work_needs_an_active_partner() {
+        let (service, _, d, other) = setup().await;
+        let p = service.create(&d, draft()).await.unwrap();
+        assert!(matches!(service.act_for(&d, p.id.as_str()).await, Err(DistributorError::PartnerInactive)));
+        for result in [
+            service.activate(&other, p.id.as_str()).await.map(|_| ()),
+            service.suspend(&other, p.id.as_str(), None).await.map(|_| ()),
+            service.get(&other, p.id.as_str()).await.map(|_| ()),
+            service.act_for(&other, p.id.as_str()).await.map(|_| ()),
+            service.get(&d, "not-an-id").await.map(|_| ()),
+        ] {
+            assert!(matches!(result, Err(DistributorError::PartnerNotFound)));
+        }
+        assert!(service.list(&other, None, &Page::default()).await.unwrap().items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn bulk_provisioning_fails_bad_items_alone() {
+        let (service, _, d, _) = setup().await;
+        let bad = PartnerDraft { email: Some("nope".into()), ..draft() };
+        let results = service.create_many(&d, vec![draft(), bad, draft()]).await.unwrap();
+        assert_eq!(results.iter().map(|r| r.outcome.is_ok()).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(service.list(&d, Some("pending"), &Page::default()).await.unwrap().items.len(), 2);
+        let too_many = service.create_many(&d, vec![draft(); 51]).await;
+        assert!(matches!(too_many, Err(DistributorError::TooMany { max: 50 })));
+        assert!(matches!(service.list(&d, Some("frozen"), &Page::default()).await, Err(DistributorError::Field(_))));
+    }
+}

@@ -60,3 +60,30 @@ impl KeyService {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::PartnerId;
+    use crate::testing::{FixedClock, InMemoryStore, SequentialIds};
+    use time::macros::datetime;
+
+    #[tokio::test]
+    async fn rotation_fills_slot_two_refuses_a_third_and_never_revokes_the_last() {
+        let store = Arc::new(InMemoryStore::new());
+        let ids = Arc::new(SequentialIds::default());
+        let service =
+            KeyService::new(store.clone(), Arc::new(FixedClock::at(datetime!(2026-04-03 10:20 UTC))), ids.clone());
+        let owner = KeyOwner::Partner(PartnerId::generate(&*ids));
+        assert_eq!(service.generate(&owner).await.unwrap().slot, KeySlot::FIRST);
+        let second = service.generate(&owner).await.unwrap();
+        assert_eq!(second.slot, KeySlot::SECOND);
+        assert!(second.key.reveal().starts_with("pk_live_"));
+        assert!(matches!(service.generate(&owner).await, Err(KeyError::MaxKeys)));
+        assert!(matches!(service.revoke(&owner, 3).await, Err(KeyError::InvalidSlot)));
+        service.revoke(&owner, 1).await.unwrap();
+        assert!(matches!(service.revoke(&owner, 1).await, Err(KeyError::EmptySlot)));
+        assert!(matches!(service.revoke(&owner, 2).await, Err(KeyError::LastKey)));
+        assert_eq!(service.generate(&owner).await.unwrap().slot, KeySlot::FIRST, "the freed slot is reused");
+    }
+}

@@ -179,3 +179,130 @@ impl PlanService {
         self.catalog.plans().iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::{AccountStatus, Partner};
+    use crate::ports::{MockBillingProvider, PartnerRepository};
+    use crate::testing::{FixedClock, InMemoryStore, SequentialIds};
+    use crate::values::{DisplayName, Email};
+    use time::macros::datetime;
+
+    const NOW: time::OffsetDateTime = datetime!(2026-04-16 00:00 UTC);
+
+    async fn setup(billing: Arc<dyn BillingProvider>) -> (PlanService, Arc<InMemoryStore>, PartnerId) {
+        let store = Arc::new(InMemoryStore::new());
+        let ids = Arc::new(SequentialIds::default());
+        let partner = Partner {
+            id: PartnerId::generate(&*ids),
+            distributor_id: None,
+            company: DisplayName::parse("Acme MSP").unwrap(),
+            email: Email::parse("admin@acmemsp.com").unwrap(),
+            name: DisplayName::parse("John Doe").unwrap(),
+            status: AccountStatus::Active,
+            subscription: Subscription::starting(
+                PlanId::parse("starter").unwrap(),
+                BillingInterval::Monthly,
+                Currency::Aud,
+                datetime!(2026-04-01 00:00 UTC),
+            ),
+            created_at: NOW,
+            updated_at: NOW,
+        };
+        PartnerRepository::insert(&*store, &partner, None).await.unwrap();
+        let service = PlanService::new(
+            store.clone(),
+            store.clone(),
+            billing,
+            Arc::new(Catalog::default()),
+            Arc::new(FixedClock::at(NOW)),
+            ids,
+        );
+        (service, store, partner.id)
+    }
+
+    fn request(plan: &str, billing: Option<&str>, currency: Option<&str>) -> PlanChangeRequest {
+        PlanChangeRequest { plan: plan.into(), billing: billing.map(Into::into), currency: currency.map(Into::into) }
+    }
+
+    fn ledger(store: &Arc<InMemoryStore>) -> Arc<dyn BillingProvider> {
+        struct Ledger(Arc<InMemoryStore>);
+        #[async_trait::async_trait]
+        impl BillingProvider for Ledger {
+            async fn change_subscription(&self, change: &PlanChange) -> Result<(), BillingError> {
+                use crate::ports::LedgerRepository;
+                Ok(self.0.record_proration(change, change.requested_at).await?)
+            }
+        }
+        Arc::new(Ledger(store.clone()))
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_prorates_records_the_lines_and_applies_the_plan() {
+        let store = Arc::new(InMemoryStore::new());
+        let (service, partners, partner) = setup(ledger(&store)).await;
+        let outcome = service
+            .change(Actor::Partner(partner.clone()), &partner, request("professional", None, None))
+            .await
+            .unwrap();
+        assert_eq!(outcome.run_limit, RunLimit::Limited(200));
+        assert_eq!(outcome.subscription.plan.as_str(), "professional");
+        let amounts: Vec<String> = store.ledger_lines().iter().map(|l| l.amount.to_decimal_string()).collect();
+        assert_eq!(amounts, ["-74.50", "224.50"]);
+        let stored = PartnerRepository::get(&*partners, &partner).await.unwrap().unwrap();
+        assert_eq!(stored.plan().as_str(), "professional");
+    }
+
+    #[tokio::test]
+    async fn unknown_terms_and_the_current_terms_fail_without_reserving() {
+        let mut billing = MockBillingProvider::new();
+        billing.expect_change_subscription().never();
+        let (service, _, partner) = setup(Arc::new(billing)).await;
+        let actor = || Actor::Partner(partner.clone());
+        for bad in [
+            request("platinum", None, None),
+            request("professional", Some("weekly"), None),
+            request("professional", None, Some("jpy")),
+        ] {
+            assert!(matches!(service.change(actor(), &partner, bad).await, Err(PlanChangeError::Failed(_))));
+        }
+        let same = service.change(actor(), &partner, request("starter", Some("monthly"), Some("AUD"))).await;
+        assert!(matches!(same, Err(PlanChangeError::Unchanged(_))));
+    }
+
+    #[tokio::test]
+    async fn a_refused_billing_change_gives_its_place_back_and_changes_nothing() {
+        let mut billing = MockBillingProvider::new();
+        billing.expect_change_subscription().returning(|_| Err(BillingError::Refused("card declined".into())));
+        let (service, store, partner) = setup(Arc::new(billing)).await;
+        for _ in 0..MAX_PLAN_CHANGES_PER_HOUR + 2 {
+            let refused =
+                service.change(Actor::Partner(partner.clone()), &partner, request("professional", None, None)).await;
+            assert!(matches!(refused, Err(PlanChangeError::Failed(reason)) if reason == "card declined"));
+        }
+        let stored = PartnerRepository::get(&*store, &partner).await.unwrap().unwrap();
+        assert_eq!(stored.plan().as_str(), "starter");
+    }
+
+    #[tokio::test]
+    async fn the_eleventh_change_in_an_hour_is_rate_limited_until_the_first_leaves_the_window() {
+        let store = Arc::new(InMemoryStore::new());
+        let (service, _, partner) = setup(ledger(&store)).await;
+        let plans = ["professional", "starter"];
+        for i in 0..MAX_PLAN_CHANGES_PER_HOUR as usize {
+            service.change(Actor::Partner(partner.clone()), &partner, request(plans[i % 2], None, None)).await.unwrap();
+        }
+        let limited =
+            service.change(Actor::Partner(partner.clone()), &partner, request("enterprise", None, None)).await;
+        assert!(matches!(limited, Err(PlanChangeError::RateLimited { retry_after_secs: 3600 })), "{limited:?}");
+    }
+
+    #[test]
+    fn annual_is_called_rolling_on_the_plan_endpoints() {
+        assert_eq!(billing_word(BillingInterval::Annual), "rolling");
+        assert_eq!(parse_billing("ROLLING"), Some(BillingInterval::Annual));
+        assert_eq!(parse_billing("annual"), Some(BillingInterval::Annual));
+        assert_eq!(parse_billing("weekly"), None);
+    }
+}
