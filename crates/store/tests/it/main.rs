@@ -5,5 +5,6 @@ mod accounts;
 mod billing;
 mod customers;
 mod keys;
+mod managed;
 mod runs;
 mod support;
