@@ -5,11 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use partnerd_billing::LedgerBilling;
 use partnerd_domain::catalog::Catalog;
-use partnerd_domain::services::{
-    AdminService, AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService,
-    ProfileService,
-};
-use partnerd_http::AppState;
+use partnerd_domain::services::AdminService;
+use partnerd_http::{AppState, Ports};
 use partnerd_store::{DbConfig, Store};
 
 use crate::cli::DatabaseArgs;
@@ -52,39 +49,15 @@ impl Platform {
     }
 
     pub fn app_state(&self) -> AppState {
-        let s = &self.store;
-        let (clock, random, catalog) = (Arc::new(SystemClock), Arc::new(OsRandom), self.catalog.clone());
-        let billing = Arc::new(LedgerBilling::new(s.clone(), clock.clone()));
-        AppState {
-            auth: Arc::new(AuthService::new(s.clone())),
-            profiles: Arc::new(ProfileService::new(s.clone(), s.clone(), catalog.clone(), clock.clone())),
-            customers: Arc::new(CustomerService::new(s.clone(), s.clone(), clock.clone(), random.clone())),
-            assessments: Arc::new(AssessmentService::new(
-                s.clone(),
-                s.clone(),
-                catalog.clone(),
-                clock.clone(),
-                random.clone(),
-            )),
-            keys: Arc::new(KeyService::new(s.clone(), clock.clone(), random.clone())),
-            plans: Arc::new(PlanService::new(
-                s.clone(),
-                s.clone(),
-                billing,
-                catalog.clone(),
-                clock.clone(),
-                random.clone(),
-            )),
-            distributors: Arc::new(DistributorService::new(
-                s.clone(),
-                s.clone(),
-                catalog.clone(),
-                clock,
-                random.clone(),
-                random,
-            )),
-            catalog,
-        }
+        let clock = Arc::new(SystemClock);
+        AppState::over(Ports {
+            store: self.store.clone(),
+            billing: Arc::new(LedgerBilling::new(self.store.clone(), clock.clone())),
+            catalog: self.catalog.clone(),
+            clock,
+            ids: Arc::new(OsRandom),
+            keys: Arc::new(OsRandom),
+        })
     }
 }
 

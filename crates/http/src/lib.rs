@@ -17,6 +17,10 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use partnerd_domain::catalog::Catalog;
+use partnerd_domain::ports::{
+    BillingProvider, Clock, CustomerRepository, DistributorRepository, IdGenerator, KeyGenerator, KeyRepository,
+    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, RunRepository,
+};
 use partnerd_domain::services::{
     AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
 };
@@ -34,6 +38,57 @@ pub struct AppState {
     pub plans: Arc<PlanService>,
     pub distributors: Arc<DistributorService>,
     pub catalog: Arc<Catalog>,
+}
+
+/// Every port the services need, as one store (the real one or an in-memory fake) plus the
+/// billing provider, the catalog, the clock and randomness.
+pub struct Ports<S> {
+    pub store: Arc<S>,
+    pub billing: Arc<dyn BillingProvider>,
+    pub catalog: Arc<Catalog>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub keys: Arc<dyn KeyGenerator>,
+}
+
+impl AppState {
+    /// The services over one store that implements every repository port.
+    pub fn over<S>(ports: Ports<S>) -> Self
+    where
+        S: KeyRepository
+            + PartnerRepository
+            + DistributorRepository
+            + ManagedPartnerRepository
+            + CustomerRepository
+            + RunRepository
+            + PlanChangeRepository
+            + 'static,
+    {
+        let Ports { store: s, billing, catalog, clock, ids, keys } = ports;
+        Self {
+            auth: Arc::new(AuthService::new(s.clone())),
+            profiles: Arc::new(ProfileService::new(s.clone(), s.clone(), catalog.clone(), clock.clone())),
+            customers: Arc::new(CustomerService::new(s.clone(), s.clone(), clock.clone(), ids.clone())),
+            assessments: Arc::new(AssessmentService::new(
+                s.clone(),
+                s.clone(),
+                catalog.clone(),
+                clock.clone(),
+                ids.clone(),
+            )),
+            keys: Arc::new(KeyService::new(s.clone(), clock.clone(), keys.clone())),
+            plans: Arc::new(PlanService::new(
+                s.clone(),
+                s.clone(),
+                billing,
+                catalog.clone(),
+                clock.clone(),
+                ids.clone(),
+            )),
+            distributors: Arc::new(DistributorService::new(s.clone(), s, catalog.clone(), clock, ids, keys)),
+            catalog,
+        }
+    }
 }
 
 /// HTTP settings.
