@@ -27,6 +27,14 @@ impl FieldError {
         Self::Invalid { field: field.into(), reason: reason.into() }
     }
 
+    /// The same error for a field inside `prefix` (`customers[3]` + `email` → `customers[3].email`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::Missing(field) => Self::Missing(format!("{prefix}.{field}")),
+            Self::Invalid { field, reason } => Self::Invalid { field: format!("{prefix}.{field}"), reason },
+        }
+    }
+
     /// Parses `raw` with `parse`, naming `field` on failure.
     pub fn check<T>(field: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Result<T, Self> {
         parse(raw).map_err(|e| Self::invalid(field, e.reason))

@@ -58,10 +58,10 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = ApiJson::<serde_json::Value>::from_request(req, payload);
+        let body = ApiJson::<serde_json::Map<String, serde_json::Value>>::from_request(req, payload);
         Box::pin(async move {
             match body.await {
-                Ok(ApiJson(value)) => parse_value(value, "").map(OptionalJson),
+                Ok(ApiJson(object)) => parse_value(serde_json::Value::Object(object), "").map(OptionalJson),
                 Err(e) if e.message().contains("the body is empty") => Ok(OptionalJson(T::default())),
                 Err(e) => Err(e),
             }
@@ -73,6 +73,13 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_json("the body is empty"));
+    }
+    // serde fills a struct from a JSON array too (field by field, in order): refuse anything but
+    // an object before it gets the chance.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(ApiError::invalid_json)?;
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -89,6 +96,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Parses one item of a larger document (a bulk request's element), naming fields from `prefix`.
 pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::invalid_field(if prefix.is_empty() { "body" } else { prefix }, "must be a JSON object"));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let full = match (prefix.is_empty(), path == ".") {

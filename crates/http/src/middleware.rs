@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::HttpConfig;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::extract::MAX_BODY_BYTES;
 use crate::rate_limit::RateLimitStatus;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -85,6 +86,25 @@ pub async fn request_context(
         }
     }
     Ok(res)
+}
+
+/// Refuses a body declared larger than [`MAX_BODY_BYTES`] on every route, including those that
+/// take no body, before any handler runs.
+pub async fn limit_body(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        let (req, _) = req.into_parts();
+        let res = actix_web::ResponseError::error_response(&ApiError::payload_too_large(MAX_BODY_BYTES));
+        return Ok(ServiceResponse::new(req, res));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// With `--require-https`, refuses requests whose `X-Forwarded-Proto` is not `https` (TLS ends

@@ -240,7 +240,7 @@ impl BulkCustomersOut {
                     id: None,
                     name: r.name,
                     status: "failed",
-                    error: Some(ApiError::from(e).into()),
+                    error: Some(ApiError::from(e.within(&format!("customers[{index}]"))).into()),
                 },
             });
         }

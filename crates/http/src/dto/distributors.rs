@@ -381,7 +381,7 @@ impl BulkPartnersOut {
                     id: None,
                     company: r.company,
                     status: "failed",
-                    error: Some(ApiError::from(e).into()),
+                    error: Some(ApiError::from(e.within(&format!("partners[{index}]"))).into()),
                 },
             });
         }

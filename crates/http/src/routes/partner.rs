@@ -283,7 +283,11 @@ pub(crate) async fn revoke_key(
     PartnerAuth(partner): PartnerAuth,
     slot: Path<String>,
 ) -> Reply<HttpResponse> {
-    let slot: i64 = slot.parse().map_err(|_| ApiError::invalid_field("slot", "must be 1 or 2"))?;
+    let slot = match slot.as_str() {
+        "1" => 1,
+        "2" => 2,
+        _ => return Err(ApiError::invalid_field("slot", "must be 1 or 2")),
+    };
     state.keys.revoke(&KeyOwner::Partner(partner), slot).await?;
     Ok(HttpResponse::NoContent().finish())
 }

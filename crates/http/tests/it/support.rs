@@ -8,12 +8,11 @@ use partnerd_domain::catalog::{Catalog, PlanId};
 use partnerd_domain::ids::{DistributorId, PartnerId};
 use partnerd_domain::keys::{ApiKey, KeyKind};
 use partnerd_domain::ports::{DistributorRepository, PartnerRepository};
-use partnerd_domain::services::{
-    AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
-};
+use partnerd_domain::ports::{IdGenerator, KeyGenerator};
+use partnerd_domain::services::{AuthService, ProfileService};
 use partnerd_domain::testing::{FixedClock, InMemoryStore, SequentialIds};
 use partnerd_domain::values::{BillingInterval, Currency, DisplayName, Email};
-use partnerd_http::{AppState, HttpConfig};
+use partnerd_http::{AppState, HttpConfig, Ports};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -26,6 +25,8 @@ pub struct TestApp {
     pub store: Arc<InMemoryStore>,
     pub ids: SequentialIds,
     pub client: reqwest::Client,
+    /// The server's clock: move it to cross a month or an hour.
+    pub clock: Arc<FixedClock>,
 }
 
 impl TestApp {
@@ -35,9 +36,9 @@ impl TestApp {
 
     pub async fn start_with(config: HttpConfig) -> Self {
         let store = Arc::new(InMemoryStore::new());
-        let state =
-            state_with(store.clone(), store.clone(), store.clone(), store.clone(), Arc::new(FixedClock::at(NOW)));
-        Self { base: serve(state, config), store, ids: SequentialIds::default(), client: reqwest::Client::new() }
+        let clock = Arc::new(FixedClock::at(NOW));
+        let state = in_memory_state(store.clone(), clock.clone());
+        Self { base: serve(state, config), store, ids: SequentialIds::default(), client: reqwest::Client::new(), clock }
     }
 
     pub async fn distributor(&self, status: AccountStatus) -> (Distributor, ApiKey) {
@@ -90,41 +91,30 @@ pub fn partner(ids: &SequentialIds, distributor: Option<&DistributorId>, status:
     }
 }
 
-/// Services over the given ports (the rest over a fresh in-memory store), with a fixed clock.
+/// The services over one in-memory store, with a fixed clock.
+pub fn in_memory_state(store: Arc<InMemoryStore>, clock: Arc<FixedClock>) -> AppState {
+    let ids = Arc::new(ServerIds::default());
+    AppState::over(Ports {
+        billing: Arc::new(LedgerBilling::new(store.clone(), clock.clone())),
+        store,
+        catalog: Arc::new(Catalog::default()),
+        clock,
+        ids: ids.clone(),
+        keys: ids,
+    })
+}
+
+/// As [`in_memory_state`], but authentication and profiles over the given ports (mocks).
 pub fn state_over(
     keys: Arc<dyn partnerd_domain::ports::KeyRepository>,
     partners: Arc<dyn PartnerRepository>,
     distributors: Arc<dyn DistributorRepository>,
 ) -> AppState {
-    state_with(keys, partners, distributors, Arc::new(InMemoryStore::new()), Arc::new(FixedClock::at(NOW)))
-}
-
-pub fn state_with(
-    keys: Arc<dyn partnerd_domain::ports::KeyRepository>,
-    partners: Arc<dyn PartnerRepository>,
-    distributors: Arc<dyn DistributorRepository>,
-    rest: Arc<InMemoryStore>,
-    clock: Arc<FixedClock>,
-) -> AppState {
-    let catalog = Arc::new(Catalog::default());
-    let ids = Arc::new(SequentialIds::default());
-    let billing = Arc::new(LedgerBilling::new(rest.clone(), clock.clone()));
-    AppState {
-        auth: Arc::new(AuthService::new(keys.clone())),
-        profiles: Arc::new(ProfileService::new(partners.clone(), distributors, catalog.clone(), clock.clone())),
-        customers: Arc::new(CustomerService::new(rest.clone(), rest.clone(), clock.clone(), ids.clone())),
-        assessments: Arc::new(AssessmentService::new(
-            rest.clone(),
-            partners.clone(),
-            catalog.clone(),
-            clock.clone(),
-            ids.clone(),
-        )),
-        keys: Arc::new(KeyService::new(keys, clock.clone(), ids.clone())),
-        plans: Arc::new(PlanService::new(partners, rest.clone(), billing, catalog.clone(), clock.clone(), ids.clone())),
-        distributors: Arc::new(DistributorService::new(rest.clone(), rest.clone(), catalog.clone(), clock, ids.clone(), ids)),
-        catalog,
-    }
+    let clock = Arc::new(FixedClock::at(NOW));
+    let mut state = in_memory_state(Arc::new(InMemoryStore::new()), clock.clone());
+    state.auth = Arc::new(AuthService::new(keys));
+    state.profiles = Arc::new(ProfileService::new(partners, distributors, state.catalog.clone(), clock));
+    state
 }
 
 /// Starts the server on a free port and returns its base URL.
@@ -143,4 +133,234 @@ pub fn assert_error(body: &Value, code: &str) -> String {
     let message = error["message"].as_str().unwrap_or_else(|| panic!("no message in {body}"));
     assert!(!message.is_empty());
     message.to_owned()
+}
+
+/// The server's ids and keys: sequential like the test's own [`SequentialIds`] but marked in
+/// their first byte, so a key the server generates can never equal one a test made.
+#[derive(Default)]
+pub struct ServerIds(SequentialIds);
+
+impl IdGenerator for ServerIds {
+    fn id_body(&self) -> [u8; 12] {
+        let mut body = self.0.id_body();
+        body[0] = 0x5e;
+        body
+    }
+}
+
+impl KeyGenerator for ServerIds {
+    fn key_bytes(&self) -> [u8; 32] {
+        let mut bytes = self.0.key_bytes();
+        bytes[0] = 0x5e;
+        bytes
+    }
+}
+
+/// The reference's example customer (`POST /v1/partner/customers`).
+pub fn contoso() -> Value {
+    serde_json::json!({
+        "name": "Contoso Ltd",
+        "tenantId": "d4f5a678-1234-5678-9abc-def012345678",
+        "email": "it@contoso.com",
+        "receivers": ["ciso@contoso.com", "it@contoso.com"],
+        "questionnaireRecipients": ["ciso@contoso.com"],
+    })
+}
+
+/// The reference's second bulk example customer.
+pub fn fabrikam() -> Value {
+    serde_json::json!({
+        "name": "Fabrikam Inc",
+        "tenantId": "a1b2c3d4-5678-9abc-def0-123456789abc",
+        "email": "admin@fabrikam.com",
+    })
+}
+
+/// A valid customer numbered `n`, with its own tenant GUID.
+pub fn numbered_customer(n: usize) -> Value {
+    serde_json::json!({"name": format!("Customer {n}"), "tenantId": format!("00000000-0000-0000-0000-{n:012}")})
+}
+
+/// A syntactically valid JSON object just over the 1 MiB body limit.
+pub fn oversized_body() -> Vec<u8> {
+    let body = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024)).into_bytes();
+    assert!(body.len() > 1024 * 1024);
+    body
+}
+
+/// A response: its status, headers, and JSON body (`Null` when there is none).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status and the envelope code; returns the message.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_error(&self.body, code)
+    }
+
+    /// Asserts a `400` with this code whose message names `field` (as `'field'`).
+    #[track_caller]
+    pub fn field_error(&self, code: &str, field: &str) {
+        let message = self.error(400, code);
+        assert!(message.contains(&format!("'{field}'")), "expected the field '{field}' to be named: {message}");
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().expect("an ASCII header"))
+    }
+}
+
+impl TestApp {
+    /// A partner on `plan` with a subscription billed monthly in USD from 1 April 2026.
+    pub async fn partner_on(&self, plan: &str) -> (Partner, ApiKey) {
+        let start = datetime!(2026-04-01 00:00 UTC);
+        self.partner_with(Subscription::starting(
+            PlanId::parse(plan).unwrap(),
+            BillingInterval::Monthly,
+            Currency::Usd,
+            start,
+        ))
+        .await
+    }
+
+    /// An active partner with this subscription.
+    pub async fn partner_with(&self, subscription: Subscription) -> (Partner, ApiKey) {
+        let p = Partner { subscription, ..partner(&self.ids, None, AccountStatus::Active) };
+        let key = ApiKey::generate(KeyKind::Partner, &self.ids);
+        PartnerRepository::insert(&*self.store, &p, Some(key.hash())).await.unwrap();
+        (p, key)
+    }
+
+    /// A client that sends `key` in `X-Partner-Key`.
+    pub fn as_partner(&self, key: &ApiKey) -> Caller<'_> {
+        self.as_partner_key(key.reveal())
+    }
+
+    pub fn as_partner_key(&self, key: &str) -> Caller<'_> {
+        Caller { app: self, key: key.to_owned() }
+    }
+}
+
+/// Requests on behalf of one partner key.
+pub struct Caller<'a> {
+    app: &'a TestApp,
+    key: String,
+}
+
+impl Caller<'_> {
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> Reply {
+        let mut req = self.app.client.request(method, self.app.url(path)).header("X-Partner-Key", &self.key);
+        if let Some(body) = body {
+            req = req.header("Content-Type", "application/json").body(body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        };
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    /// Posts these exact bytes (malformed JSON, oversized bodies).
+    pub async fn post_raw(&self, path: &str, body: impl Into<Vec<u8>>) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body.into())).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.put_raw(path, body.to_string()).await
+    }
+
+    pub async fn put_raw(&self, path: &str, body: impl Into<Vec<u8>>) -> Reply {
+        self.send(reqwest::Method::PUT, path, Some(body.into())).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// `GET /v1/partner/me`, asserting `200`.
+    pub async fn me(&self) -> Value {
+        let reply = self.get("/v1/partner/me").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    /// This month's `usage.runsUsed` from `/me`.
+    pub async fn runs_used(&self) -> u64 {
+        self.me().await["usage"]["runsUsed"].as_u64().unwrap()
+    }
+
+    /// `GET /v1/partner/customers`, asserting `200`.
+    pub async fn customers(&self) -> Value {
+        let reply = self.get("/v1/partner/customers").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    /// `GET /v1/partner/customers/{id}`, asserting `200`.
+    pub async fn customer(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/v1/partner/customers/{id}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    /// `GET /v1/partner/assessments`, asserting `200`.
+    pub async fn runs(&self) -> Value {
+        let reply = self.get("/v1/partner/assessments").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    /// Creates a customer, asserting `201`; returns its id.
+    pub async fn create_customer(&self, body: &Value) -> String {
+        let reply = self.post("/v1/partner/customers", body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates `n` numbered customers in one bulk request; returns their ids in order.
+    pub async fn create_customers(&self, n: usize) -> Vec<String> {
+        let items: Vec<Value> = (0..n).map(numbered_customer).collect();
+        let reply = self.post("/v1/partner/customers/bulk", &serde_json::json!({"customers": items})).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        assert_eq!(reply.body["created"], n, "{}", reply.body);
+        reply.body["customers"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Triggers `product` for the customer, asserting `202`; returns the run id.
+    pub async fn trigger(&self, customer_id: &str, product: &str) -> String {
+        let body = serde_json::json!({"customerId": customer_id, "product": product});
+        let reply = self.post("/v1/partner/assessments", &body).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// `prefix` followed by 24 lower-case hex digits, as every id is.
+#[track_caller]
+pub fn assert_id(value: &Value, prefix: &str) -> String {
+    let id = value.as_str().unwrap_or_else(|| panic!("not an id: {value}"));
+    let body = id.strip_prefix(prefix).unwrap_or_else(|| panic!("{id} does not start with {prefix}"));
+    assert!(body.len() == 24 && body.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+    id.to_owned()
 }
