@@ -334,6 +334,14 @@ impl PartnerApi {
         assert_ok(&self.get("/v1/partner/me").await).clone()
     }
 
+    /// `POST /v1/partner/keys`, which must answer 201; returns this server with the new key.
+    pub async fn new_key(&self) -> Self {
+        let reply = self.post_empty("/v1/partner/keys").await;
+        let key = str_field(assert_status(&reply, 201), "key");
+        assert!(key.starts_with("pk_live_"), "{}", reply.text);
+        self.with_key(key)
+    }
+
     /// `usage.runsUsed` from `/me`.
     pub async fn runs_used(&self) -> i64 {
         let me = self.me().await;
@@ -355,12 +363,21 @@ impl PartnerApi {
     /// Creates `count` customers in one `POST …/customers/bulk` (201, all created); returns
     /// their ids in order.
     pub async fn bulk_customers(&self, count: usize, label: &str) -> Vec<String> {
+        let domain = label.to_lowercase().replace(' ', "-");
         let items: Vec<Value> = (0..count)
-            .map(|i| json!({"name": format!("{label} {i}"), "tenantId": tenant_guid(label, i), "email": format!("it{i}@{}.example", label.to_lowercase().replace(' ', "-"))}))
+            .map(|i| {
+                let (name, email) = (format!("{label} {i}"), format!("it{i}@{domain}.example"));
+                json!({"name": name, "tenantId": tenant_guid(label, i), "email": email})
+            })
             .collect();
         let reply = self.post("/v1/partner/customers/bulk", &json!({ "customers": items })).await;
         assert_eq!(reply.status, 201, "bulk create: {}", reply.text);
-        assert_eq!((reply.body["created"].as_u64(), reply.body["failed"].as_u64()), (Some(count as u64), Some(0)), "{}", reply.text);
+        assert_eq!(
+            (reply.body["created"].as_u64(), reply.body["failed"].as_u64()),
+            (Some(count as u64), Some(0)),
+            "{}",
+            reply.text
+        );
         array(&reply.body, "customers").iter().map(|c| str_field(c, "id").to_owned()).collect()
     }
 
@@ -373,6 +390,21 @@ impl PartnerApi {
         assert_eq!(reply.status, 202, "bulk trigger: {}", reply.text);
         assert_eq!(reply.body["queued"], customer_ids.len(), "{}", reply.text);
         assert_eq!(reply.body["failed"], 0, "{}", reply.text);
+    }
+}
+
+/// Opens `count` pooled connections per the race's spread (`apis[i % len]`) with harmless
+/// concurrent `GET /v1/partner/me`s, so that a race that follows reuses warm connections and its
+/// requests reach the server together instead of staggered by TCP set-up.
+pub async fn warm_up(apis: &[PartnerApi], count: usize) {
+    let apis = apis.to_vec();
+    let replies = partnerd_e2e::all_at_once(count, |i| {
+        let api = apis[i % apis.len()].clone();
+        async move { api.get("/v1/partner/me").await }
+    })
+    .await;
+    for reply in &replies {
+        assert_ok(reply);
     }
 }
 
@@ -399,7 +431,7 @@ pub fn assert_has_keys(value: &Value, expected: &[&str]) {
 
 /// A `status` reply whose body is the JSON object it returns.
 #[track_caller]
-pub fn assert_status<'a>(reply: &'a Reply, status: u16) -> &'a Value {
+pub fn assert_status(reply: &Reply, status: u16) -> &Value {
     assert_eq!(reply.status, status, "expected {status}, got {}: {}", reply.status, reply.text);
     assert_json_content_type(reply);
     assert_request_id(reply);

@@ -297,6 +297,10 @@ pub enum ReservePlanChangeError {
     /// The allowance is used up; the oldest change in the window frees a place at `retry_at`.
     #[error("too many plan changes")]
     RateLimited { retry_at: OffsetDateTime },
+    /// The partner's terms are no longer `change.from`, or another change is in flight: the
+    /// caller must prorate again from the terms now in force.
+    #[error("the partner's plan changed meanwhile")]
+    Conflict,
     #[error(transparent)]
     Internal(#[from] InfraError),
 }
@@ -304,9 +308,11 @@ pub enum ReservePlanChangeError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PlanChangeRepository: Send + Sync {
-    /// Records the change as reserved if fewer than `max` changes of this partner (reserved or
-    /// applied) started after `window_start`. Atomic per partner: concurrent reservations never
-    /// exceed `max`.
+    /// Records the change as reserved if the partner's stored plan, interval and currency are
+    /// still those of `change.from`, no other change of the partner is reserved (in flight, less
+    /// than [`PLAN_CHANGE_IN_FLIGHT`] old), and fewer than `max` changes (reserved or applied)
+    /// started after `window_start`. Atomic per partner: concurrent reservations never exceed
+    /// `max`, and two changes are never prorated from the same terms.
     async fn reserve(
         &self,
         change: &PlanChange,
@@ -321,6 +327,10 @@ pub trait PlanChangeRepository: Send + Sync {
     /// Gives a reservation back (the billing provider refused the change).
     async fn release(&self, id: &PlanChangeId) -> Result<(), InfraError>;
 }
+
+/// How long a reserved plan change blocks others before it is taken for abandoned (a process
+/// that died between reserving and applying).
+pub const PLAN_CHANGE_IN_FLIGHT: time::Duration = time::Duration::minutes(5);
 
 /// Pending invoice items, for the built-in ledger.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

@@ -409,6 +409,19 @@ impl PlanChangeRepository for InMemoryStore {
         max: u32,
     ) -> Result<(), ReservePlanChangeError> {
         let mut state = self.state.lock().unwrap();
+        let terms = state.partners.iter().find(|p| p.id == change.partner).map(|p| {
+            let s = &p.subscription;
+            (s.plan.clone(), s.interval, s.currency)
+        });
+        let from = (change.from.plan.clone(), change.from.interval, change.from.currency);
+        let in_flight = state.plan_changes.iter().any(|(c, s)| {
+            c.partner == change.partner
+                && *s == ChangeState::Reserved
+                && c.requested_at > change.requested_at - crate::ports::PLAN_CHANGE_IN_FLIGHT
+        });
+        if terms != Some(from) || in_flight {
+            return Err(ReservePlanChangeError::Conflict);
+        }
         let recent: Vec<OffsetDateTime> = state
             .plan_changes
             .iter()

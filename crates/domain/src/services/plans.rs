@@ -14,6 +14,8 @@ use crate::values::{BillingInterval, Currency};
 /// Successful plan changes allowed per partner in any [`PLAN_CHANGE_WINDOW`].
 pub const MAX_PLAN_CHANGES_PER_HOUR: u32 = 10;
 pub const PLAN_CHANGE_WINDOW: Duration = Duration::HOUR;
+/// How often a change that lost a race to another is prorated again before giving up.
+const CONFLICT_RETRIES: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanChangeError {
@@ -103,26 +105,35 @@ impl PlanService {
         partner: &PartnerId,
         request: PlanChangeRequest,
     ) -> Result<PlanChangeOutcome, PlanChangeError> {
-        let (from, proration) = self.plan(partner, &request).await?;
-        let now = self.clock.now();
-        let change = PlanChange {
-            id: PlanChangeId::generate(&*self.ids),
-            partner: partner.clone(),
-            actor,
-            from,
-            to: proration.subscription.clone(),
-            lines: proration.lines.clone(),
-            requested_at: now,
-        };
-        self.changes.reserve(&change, now - PLAN_CHANGE_WINDOW, MAX_PLAN_CHANGES_PER_HOUR).await.map_err(
-            |e| match e {
-                ReservePlanChangeError::RateLimited { retry_at } => {
-                    let secs = (retry_at - now).whole_seconds().max(1);
-                    PlanChangeError::RateLimited { retry_after_secs: secs.unsigned_abs() }
+        // A change prorated from terms that another change has just replaced is prorated again.
+        let mut attempts = 0;
+        let (change, proration) = loop {
+            attempts += 1;
+            let (from, proration) = self.plan(partner, &request).await?;
+            let now = self.clock.now();
+            let change = PlanChange {
+                id: PlanChangeId::generate(&*self.ids),
+                partner: partner.clone(),
+                actor: actor.clone(),
+                from,
+                to: proration.subscription.clone(),
+                lines: proration.lines.clone(),
+                requested_at: now,
+            };
+            match self.changes.reserve(&change, now - PLAN_CHANGE_WINDOW, MAX_PLAN_CHANGES_PER_HOUR).await {
+                Ok(()) => break (change, proration),
+                Err(ReservePlanChangeError::Conflict) if attempts < CONFLICT_RETRIES => continue,
+                Err(ReservePlanChangeError::Conflict) => {
+                    return Err(PlanChangeError::Failed("Another plan change is in progress; try again.".into()));
                 }
-                ReservePlanChangeError::Internal(e) => e.into(),
-            },
-        )?;
+                Err(ReservePlanChangeError::RateLimited { retry_at }) => {
+                    let secs = (retry_at - now).whole_seconds().max(1);
+                    return Err(PlanChangeError::RateLimited { retry_after_secs: secs.unsigned_abs() });
+                }
+                Err(ReservePlanChangeError::Internal(e)) => return Err(e.into()),
+            }
+        };
+        let now = change.requested_at;
         if let Err(e) = self.billing.change_subscription(&change).await {
             self.changes.release(&change.id).await?;
             return Err(match e {

@@ -3,7 +3,8 @@ use partnerd_domain::billing::ProrationKind;
 use partnerd_domain::ids::PlanChangeId;
 use partnerd_domain::keys::KeyOwner;
 use partnerd_domain::ports::{
-    Actor, InfraError, LedgerRepository, PlanChange, PlanChangeRepository, ReservePlanChangeError,
+    Actor, InfraError, LedgerRepository, PLAN_CHANGE_IN_FLIGHT, PlanChange, PlanChangeRepository,
+    ReservePlanChangeError,
 };
 use rust_decimal::prelude::ToPrimitive;
 use sea_orm::{ConnectionTrait, Value};
@@ -30,6 +31,29 @@ impl PlanChangeRepository for Store {
     ) -> Result<(), ReservePlanChangeError> {
         let txn = self.db.begin_write().await.map_err(infra)?;
         lock_owner(&txn, &KeyOwner::Partner(change.partner.clone())).await.map_err(infra)?;
+        // Still the terms the change was prorated from, and no other change in flight?
+        let sql = "SELECT p.plan, p.billing_interval, p.billing_currency, \
+                     (SELECT COUNT(*) FROM plan_changes c WHERE c.partner_id = p.id AND c.state = 'reserved' \
+                        AND c.requested_at > $2) \
+                   FROM partners p WHERE p.id = $1";
+        let in_flight_since = millis(change.requested_at - PLAN_CHANGE_IN_FLIGHT);
+        let row = txn
+            .query_one_raw(self.db.stmt(sql, [change.partner.as_str().into(), in_flight_since.into()]))
+            .await
+            .map_err(infra)?
+            .ok_or(ReservePlanChangeError::Conflict)?;
+        let (plan, interval, currency, in_flight): (String, String, String, i64) = (
+            row.try_get_by_index(0).map_err(infra)?,
+            row.try_get_by_index(1).map_err(infra)?,
+            row.try_get_by_index(2).map_err(infra)?,
+            row.try_get_by_index(3).map_err(infra)?,
+        );
+        let from = &change.from;
+        let same_terms =
+            plan == from.plan.as_str() && interval == from.interval.as_str() && currency == from.currency.code();
+        if !same_terms || in_flight > 0 {
+            return Err(ReservePlanChangeError::Conflict);
+        }
         let sql = "SELECT requested_at FROM plan_changes WHERE partner_id = $1 AND state <> 'released' \
                    AND requested_at > $2 ORDER BY requested_at";
         let values = [change.partner.as_str().into(), millis(window_start).into()];

@@ -20,6 +20,7 @@ on_both_backends!(
     applying_a_change_updates_the_subscription_and_releasing_frees_a_place,
     ledger_items_are_recorded_once_in_minor_units,
     concurrent_revocations_never_leave_an_account_without_a_key,
+    a_change_prorated_from_replaced_terms_or_during_another_change_conflicts,
 );
 
 fn change(ctx: &Ctx, partner: &PartnerId, from: &Subscription) -> PlanChange {
@@ -44,26 +45,43 @@ fn change(ctx: &Ctx, partner: &PartnerId, from: &Subscription) -> PlanChange {
 
 async fn plan_changes_reserve_at_most_ten_an_hour_under_concurrency(ctx: &Ctx) {
     let p = ctx.partner(None).await;
+    // Concurrent changes from the same terms: exactly one is reserved, the rest conflict.
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let store = Arc::clone(&ctx.store);
             let c = change(ctx, &p.id, &p.subscription);
-            tokio::spawn(async move { store.reserve(&c, NOW - Duration::HOUR, 10).await })
+            tokio::spawn(async move { store.reserve(&c, NOW - Duration::HOUR, 10).await.map(|()| c) })
         })
         .collect();
-    let mut reserved = 0;
+    let mut reserved = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            Ok(()) => reserved += 1,
-            Err(ReservePlanChangeError::RateLimited { retry_at }) => assert_eq!(retry_at, NOW + Duration::HOUR),
+            Ok(c) => reserved.push(c),
+            Err(ReservePlanChangeError::Conflict) => {}
             Err(e) => panic!("{e}"),
         }
     }
-    assert_eq!(reserved, 10);
-    let later = NOW + Duration::HOUR + Duration::SECOND;
-    let mut fresh = change(ctx, &p.id, &p.subscription);
-    fresh.requested_at = later;
-    ctx.store.reserve(&fresh, later - Duration::HOUR, 10).await.expect("the window has moved on");
+    assert_eq!(reserved.len(), 1, "one change at a time per partner");
+    // Applied one after another, ten fit in the hour and the eleventh is refused until the
+    // first leaves the window.
+    let mut terms = reserved[0].to.clone();
+    ctx.store.apply(&reserved[0], NOW).await.unwrap();
+    for i in 1..10 {
+        let mut c = change(ctx, &p.id, &terms);
+        c.to.plan = PlanId::parse(if i % 2 == 0 { "enterprise" } else { "starter" }).unwrap();
+        c.requested_at = NOW + Duration::minutes(i);
+        ctx.store.reserve(&c, c.requested_at - Duration::HOUR, 10).await.unwrap();
+        ctx.store.apply(&c, c.requested_at).await.unwrap();
+        terms = c.to.clone();
+    }
+    let mut eleventh = change(ctx, &p.id, &terms);
+    eleventh.requested_at = NOW + Duration::minutes(30);
+    match ctx.store.reserve(&eleventh, eleventh.requested_at - Duration::HOUR, 10).await {
+        Err(ReservePlanChangeError::RateLimited { retry_at }) => assert_eq!(retry_at, NOW + Duration::HOUR),
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    eleventh.requested_at = NOW + Duration::HOUR + Duration::SECOND;
+    ctx.store.reserve(&eleventh, eleventh.requested_at - Duration::HOUR, 10).await.expect("the window has moved on");
 }
 
 async fn applying_a_change_updates_the_subscription_and_releasing_frees_a_place(ctx: &Ctx) {
@@ -126,4 +144,18 @@ async fn concurrent_revocations_never_leave_an_account_without_a_key(ctx: &Ctx) 
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
     assert!(matches!(ctx.store.revoke_slot(&owner, KeySlot::FIRST, NOW).await, Err(RevokeKeyError::EmptySlot)));
+}
+
+async fn a_change_prorated_from_replaced_terms_or_during_another_change_conflicts(ctx: &Ctx) {
+    let p = ctx.partner(None).await;
+    let first = change(ctx, &p.id, &p.subscription);
+    let racer = change(ctx, &p.id, &p.subscription);
+    ctx.store.reserve(&first, NOW - Duration::HOUR, 10).await.unwrap();
+    let in_flight = ctx.store.reserve(&racer, NOW - Duration::HOUR, 10).await;
+    assert!(matches!(in_flight, Err(ReservePlanChangeError::Conflict)), "another change is in flight");
+    ctx.store.apply(&first, NOW).await.unwrap();
+    let stale = ctx.store.reserve(&racer, NOW - Duration::HOUR, 10).await;
+    assert!(matches!(stale, Err(ReservePlanChangeError::Conflict)), "prorated from terms that were replaced");
+    let current = change(ctx, &p.id, &first.to);
+    ctx.store.reserve(&current, NOW - Duration::HOUR, 10).await.expect("prorated from the terms in force");
 }
