@@ -370,6 +370,8 @@ pub struct PartnerListing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerTransition {
     pub partner: PartnerId,
+    /// The status the change was decided from: nothing happens unless it is still the status.
+    pub from: AccountStatus,
     pub to: AccountStatus,
     pub at: OffsetDateTime,
     /// Why it was suspended (kept with the partner).
@@ -414,9 +416,11 @@ pub trait ManagedPartnerRepository: Send + Sync {
     /// Stores company, e-mail and name; `false` if the partner is gone.
     async fn update_profile(&self, partner: &Partner) -> Result<bool, InfraError>;
 
-    /// Sets the status (and stamps `activated_at`/`suspended_at`), revokes or issues keys, and
-    /// records the event, all in one transaction.
-    async fn transition(&self, transition: &PartnerTransition) -> Result<(), InfraError>;
+    /// If the partner's status is still `from`: sets the status (and stamps `activated_at` or
+    /// `suspended_at`), revokes or issues keys, and records the event, all in one transaction,
+    /// and answers `true`. Otherwise changes nothing and answers `false`, so of two racing
+    /// transitions exactly one happens.
+    async fn transition(&self, transition: &PartnerTransition) -> Result<bool, InfraError>;
 
     /// Per-partner runs (units used in `month`) and customers, in one aggregate query.
     async fn usage(&self, distributor: &DistributorId, month: Month) -> Result<Vec<PartnerUsageRow>, InfraError>;

@@ -515,11 +515,14 @@ impl ManagedPartnerRepository for InMemoryStore {
         Ok(found.is_some())
     }
 
-    async fn transition(&self, t: &PartnerTransition) -> Result<(), InfraError> {
+    async fn transition(&self, t: &PartnerTransition) -> Result<bool, InfraError> {
         let mut state = self.state.lock().unwrap();
-        if let Some(p) = state.partners.iter_mut().find(|p| p.id == t.partner) {
-            p.status = t.to;
-            p.updated_at = t.at;
+        match state.partners.iter_mut().find(|p| p.id == t.partner && p.status == t.from) {
+            Some(p) => {
+                p.status = t.to;
+                p.updated_at = t.at;
+            }
+            None => return Ok(false),
         }
         let owner = KeyOwner::Partner(t.partner.clone());
         if t.revoke_keys || t.issue_key.is_some() {
@@ -529,7 +532,7 @@ impl ManagedPartnerRepository for InMemoryStore {
             state.add_key(owner, KeySlot::FIRST, hash.clone());
         }
         state.events.push(t.event.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn usage(&self, distributor: &DistributorId, month: Month) -> Result<Vec<PartnerUsageRow>, InfraError> {

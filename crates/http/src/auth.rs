@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use partnerd_domain::ids::{DistributorId, PartnerId};
 use partnerd_domain::keys::{KeyKind, KeyOwner};
@@ -45,6 +47,42 @@ fn authenticate(req: &HttpRequest, kind: KeyKind) -> AuthFuture<Principal> {
     })
 }
 
+/// The kind of key a route under `/v1` (or `/api/v1`) wants, from its first segment.
+fn route_kind(path: &str) -> Option<KeyKind> {
+    let rest = path.strip_prefix("/api").unwrap_or(path).strip_prefix("/v1/")?;
+    let (section, _) = rest.split_once('/').unwrap_or((rest, ""));
+    match section {
+        "partner" => Some(KeyKind::Partner),
+        "distributor" => Some(KeyKind::Distributor),
+        "worker" => Some(KeyKind::Worker),
+        _ => None,
+    }
+}
+
+/// Authenticates every request to a known route of a keyed API before anything else reads it:
+/// a bad key is `401` whatever the body or query says, and every authenticated request is
+/// counted against its key's rate. The principal is left in the request's extensions for the
+/// extractors below. Unknown paths pass through to `404`.
+pub(crate) async fn authenticate_route(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some(kind) = route_kind(req.path())
+        && req.match_pattern().is_some()
+    {
+        match authenticate(req.request(), kind).await {
+            Ok(principal) => {
+                req.extensions_mut().insert(principal);
+            }
+            Err(e) => {
+                let (req, _) = req.into_parts();
+                return Ok(ServiceResponse::new(req, actix_web::ResponseError::error_response(&e)));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 macro_rules! auth_extractor {
     ($(#[$doc:meta])* $name:ident, $kind:expr, $variant:path, $id:ty) => {
         $(#[$doc])*
@@ -53,15 +91,15 @@ macro_rules! auth_extractor {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = AuthFuture<Self>;
+            type Future = std::future::Ready<Result<Self, ApiError>>;
 
+            /// The principal [`authenticate_route`] found; a route outside its reach has none.
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                let principal = authenticate(req, $kind);
-                Box::pin(async move {
-                    match principal.await?.owner {
-                        $variant(id) => Ok(Self(id)),
-                        _ => Err(ApiError::invalid_key()),
-                    }
+                let owner = req.extensions().get::<Principal>().map(|p| p.owner.clone());
+                std::future::ready(match owner {
+                    Some($variant(id)) => Ok(Self(id)),
+                    Some(_) => Err(ApiError::invalid_key()),
+                    None => Err(ApiError::missing_key($kind.header())),
                 })
             }
         }
@@ -76,3 +114,19 @@ auth_extractor!(
     /// An active distributor, from `X-Distributor-Key`.
     DistributorAuth, KeyKind::Distributor, KeyOwner::Distributor, DistributorId
 );
+
+#[cfg(test)]
+mod tests {
+    use super::route_kind;
+    use partnerd_domain::keys::KeyKind;
+
+    #[test]
+    fn routes_name_the_key_they_want() {
+        assert_eq!(route_kind("/v1/partner/me"), Some(KeyKind::Partner));
+        assert_eq!(route_kind("/api/v1/distributor/partners/x"), Some(KeyKind::Distributor));
+        assert_eq!(route_kind("/v1/worker/runs/claim"), Some(KeyKind::Worker));
+        assert_eq!(route_kind("/v1/partners/me"), None);
+        assert_eq!(route_kind("/openapi.json"), None);
+        assert_eq!(route_kind("/v2/partner/me"), None);
+    }
+}

@@ -121,6 +121,7 @@ pub fn build(listener: TcpListener, state: AppState, config: HttpConfig) -> std:
             .app_data(limiter.clone())
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .wrap(from_fn(auth::authenticate_route))
             .wrap(from_fn(middleware::limit_body))
             .wrap(from_fn(middleware::require_https))
             .wrap(from_fn(middleware::request_context))

@@ -76,8 +76,11 @@ pub async fn request_context(
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     let rate = res.request().extensions().get::<RateLimitStatus>().copied();
+    // A 429 that is not the key's own rate (the hourly plan-change allowance) must not carry
+    // headers that say the key has requests left.
     if let Some(rate) = rate
         && !res.headers().contains_key("ratelimit")
+        && res.status() != actix_web::http::StatusCode::TOO_MANY_REQUESTS
     {
         for (name, value) in [("ratelimit-policy", rate.policy_header()), ("ratelimit", rate.header())] {
             if let Ok(value) = HeaderValue::from_str(&value) {

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::account::{AccountStatus, IllegalTransition, Partner};
+use crate::account::{AccountStatus, Partner};
 use crate::billing::Subscription;
 use crate::catalog::{Catalog, PlanId, RunLimit};
 use crate::event::{Event, EventType};
@@ -19,6 +19,8 @@ use crate::values::{BillingInterval, Currency, DisplayName, Email, FieldError, M
 pub const MAX_BULK_PARTNERS: usize = 50;
 /// Longest suspension reason kept.
 const MAX_REASON_CHARS: usize = 500;
+/// How often an activation or suspension that lost a race decides again.
+const TRANSITION_RETRIES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistributorError {
@@ -190,9 +192,10 @@ impl DistributorService {
         })
     }
 
-    /// Updates the partner's profile fields. Plan and billing changes go through the plan
-    /// service (proration, hourly allowance); the caller applies them after this check.
-    pub async fn update_profile(
+    /// The partner as `patch` would leave its profile fields (company, e-mail, name), checked
+    /// but not stored. Plan and billing changes go through the plan service (proration, hourly
+    /// allowance), so a caller can check everything before it changes anything.
+    pub async fn prepare_profile(
         &self,
         distributor: &DistributorId,
         id: &str,
@@ -211,44 +214,47 @@ impl DistributorService {
         }
         if partner != before {
             partner.updated_at = self.clock.now();
-            if !self.managed.update_profile(&partner).await? {
-                return Err(DistributorError::PartnerNotFound);
-            }
         }
         Ok(partner)
     }
 
+    /// Stores the profile fields of a partner from [`Self::prepare_profile`].
+    pub async fn save_profile(&self, partner: &Partner) -> Result<(), DistributorError> {
+        if self.managed.update_profile(partner).await? { Ok(()) } else { Err(DistributorError::PartnerNotFound) }
+    }
+
     /// Pending or suspended → active. When the partner has no active key (first activation, or
     /// after a suspension revoked them all) a fresh slot-1 key comes back, shown once. Activating
-    /// an active partner changes nothing.
+    /// an active partner changes nothing. Of two racing changes exactly one happens; the other
+    /// decides again from the status that won.
     pub async fn activate(&self, distributor: &DistributorId, id: &str) -> Result<Activation, DistributorError> {
-        let partner = self.owned(distributor, id).await?;
-        let now = self.clock.now();
-        let status = match partner.status.activate() {
-            Ok(status) => status,
-            Err(IllegalTransition::AlreadyActive) => {
+        for _ in 0..TRANSITION_RETRIES {
+            let partner = self.owned(distributor, id).await?;
+            let now = self.clock.now();
+            let Ok(status) = partner.status.activate() else {
                 return Ok(Activation { partner: partner.id, activated_at: now, key: None });
-            }
-            Err(e) => unreachable!("activate only refuses an active account: {e}"),
-        };
-        let key = ApiKey::generate(KeyKind::Partner, &*self.key_gen);
-        let event = Event::new(EventId::generate(&*self.ids), EventType::PartnerActivated, now)
-            .to_distributor(partner.distributor_id.clone())
-            .with("partnerId", partner.id.to_string())
-            .with("company", partner.company.as_str())
-            .with("status", status.as_str());
-        self.managed
-            .transition(&PartnerTransition {
+            };
+            let key = ApiKey::generate(KeyKind::Partner, &*self.key_gen);
+            let event = Event::new(EventId::generate(&*self.ids), EventType::PartnerActivated, now)
+                .to_distributor(partner.distributor_id.clone())
+                .with("partnerId", partner.id.to_string())
+                .with("company", partner.company.as_str())
+                .with("status", status.as_str());
+            let transition = PartnerTransition {
                 partner: partner.id.clone(),
+                from: partner.status,
                 to: status,
                 at: now,
                 reason: None,
                 revoke_keys: false,
                 issue_key: Some(key.hash()),
                 event,
-            })
-            .await?;
-        Ok(Activation { partner: partner.id, activated_at: now, key: Some(key) })
+            };
+            if self.managed.transition(&transition).await? {
+                return Ok(Activation { partner: partner.id, activated_at: now, key: Some(key) });
+            }
+        }
+        Err(InfraError::new("the partner's status kept changing during activation").into())
     }
 
     /// Active or pending → suspended: every key of the partner stops working at once.
@@ -259,34 +265,37 @@ impl DistributorService {
         id: &str,
         reason: Option<String>,
     ) -> Result<Suspension, DistributorError> {
-        let partner = self.owned(distributor, id).await?;
-        let now = self.clock.now();
         let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
         if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
             return Err(FieldError::invalid("reason", format!("must be at most {MAX_REASON_CHARS} characters")).into());
         }
-        let status = match partner.status.suspend() {
-            Ok(status) => status,
-            Err(_) => return Ok(Suspension { partner: partner.id, suspended_at: now, reason }),
-        };
-        let event = Event::new(EventId::generate(&*self.ids), EventType::PartnerSuspended, now)
-            .to_distributor(partner.distributor_id.clone())
-            .with("partnerId", partner.id.to_string())
-            .with("company", partner.company.as_str())
-            .with("status", status.as_str())
-            .with("reason", reason.clone());
-        self.managed
-            .transition(&PartnerTransition {
+        for _ in 0..TRANSITION_RETRIES {
+            let partner = self.owned(distributor, id).await?;
+            let now = self.clock.now();
+            let Ok(status) = partner.status.suspend() else {
+                return Ok(Suspension { partner: partner.id, suspended_at: now, reason });
+            };
+            let event = Event::new(EventId::generate(&*self.ids), EventType::PartnerSuspended, now)
+                .to_distributor(partner.distributor_id.clone())
+                .with("partnerId", partner.id.to_string())
+                .with("company", partner.company.as_str())
+                .with("status", status.as_str())
+                .with("reason", reason.clone());
+            let transition = PartnerTransition {
                 partner: partner.id.clone(),
+                from: partner.status,
                 to: status,
                 at: now,
                 reason: reason.clone(),
                 revoke_keys: true,
                 issue_key: None,
                 event,
-            })
-            .await?;
-        Ok(Suspension { partner: partner.id, suspended_at: now, reason })
+            };
+            if self.managed.transition(&transition).await? {
+                return Ok(Suspension { partner: partner.id, suspended_at: now, reason });
+            }
+        }
+        Err(InfraError::new("the partner's status kept changing during suspension").into())
     }
 
     /// The partner, if it is this distributor's; for work done on its behalf it must be active.

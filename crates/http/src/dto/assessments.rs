@@ -6,6 +6,20 @@ use utoipa::ToSchema;
 use super::{ItemError, timestamp};
 use crate::ApiError;
 
+/// A JSON number that must be whole: `3` and `3.0` are 3; `3.5`, `"3"` and out-of-range values
+/// are refused with a plain message (the reference calls `maturityTarget` a number).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom("must be a whole number from 1 to 5")),
+    }
+}
+
 /// `POST …/assessments`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -16,6 +30,7 @@ pub struct TriggerIn {
     pub product: String,
     /// Target maturity level, 1–5; defaults to the product's default.
     #[schema(example = 3)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub maturity_target: Option<i64>,
 }
 
@@ -145,6 +160,7 @@ pub struct BulkTriggerIn {
     pub product: String,
     /// At most 50.
     pub customer_ids: Vec<String>,
+    #[serde(default, deserialize_with = "whole_number")]
     pub maturity_target: Option<i64>,
 }
 

@@ -140,25 +140,23 @@ pub(crate) async fn update_partner(
     ApiJson(body): ApiJson<PartnerPatchIn>,
 ) -> Reply<Json<PartnerUpdatedOut>> {
     let patch: PartnerPatch = body.into();
+    // Check everything before changing anything: the profile fields, then the new terms (the
+    // plan change itself may still be refused, so the profile is saved only after it).
     let current = state.distributors.owned(&distributor, &id).await?;
+    let updated = state.distributors.prepare_profile(&distributor, &id, &patch).await?;
     let terms = (patch.plan.is_some() || patch.billing.is_some()).then(|| PlanChangeRequest {
         plan: patch.plan.clone().unwrap_or_else(|| current.plan().to_string()),
         billing: patch.billing.as_ref().and_then(|b| b.interval.clone()),
         currency: patch.billing.as_ref().and_then(|b| b.currency.clone()),
     });
-    // Check the new terms before changing anything, so a bad plan leaves the profile as it was.
-    if let Some(terms) = &terms {
-        match state.plans.preview(&current.id, terms.clone()).await {
-            Ok(_) | Err(PlanChangeError::Unchanged(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    state.distributors.update_profile(&distributor, &id, &patch).await?;
     if let Some(terms) = terms {
         match state.plans.change(Actor::Distributor(distributor.clone()), &current.id, terms).await {
             Ok(_) | Err(PlanChangeError::Unchanged(_)) => {}
             Err(e) => return Err(e.into()),
         }
+    }
+    if updated != current {
+        state.distributors.save_profile(&updated).await?;
     }
     Ok(Json(PartnerUpdatedOut::from(&state.distributors.owned(&distributor, &id).await?)))
 }

@@ -25,10 +25,44 @@ async fn unknown_routes_are_not_found_in_the_envelope() {
 #[tokio::test]
 async fn a_known_path_with_the_wrong_method_is_method_not_allowed() {
     let app = TestApp::start().await;
+    let (_, key) = app.partner(None, AccountStatus::Active).await;
     for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
-        let res = app.client.request(method.clone(), app.url("/v1/partner/me")).send().await.unwrap();
+        let res = app
+            .client
+            .request(method.clone(), app.url("/v1/partner/me"))
+            .header("X-Partner-Key", key.reveal())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 405, "{method}");
         assert_error(&res.json().await.unwrap(), "METHOD_NOT_ALLOWED");
+        // The key is checked first: without one, the caller learns nothing about the route.
+        let res = app.client.request(method.clone(), app.url("/v1/partner/me")).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{method}");
+        assert_error(&res.json().await.unwrap(), "MISSING_KEY");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_key_is_refused_before_the_body_or_query_is_read() {
+    let app = TestApp::start().await;
+    let unknown = ApiKey::generate(KeyKind::Partner, &SequentialIds::default());
+    let cases = [
+        (reqwest::Method::POST, "/v1/partner/customers", "{not json"),
+        (reqwest::Method::POST, "/v1/partner/assessments", "[1, 2, 3]"),
+        (reqwest::Method::GET, "/v1/partner/assessments?month=nope&limit=-1", ""),
+    ];
+    for (method, path, body) in cases {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .header("X-Partner-Key", unknown.reveal())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{method} {path}");
+        assert_error(&res.json().await.unwrap(), "INVALID_KEY");
     }
 }
 

@@ -1,6 +1,16 @@
 //! HTTP tests (tier b): the real actix app on port 0, services over in-memory fakes.
 
 mod auth;
+mod distributor_inactive;
+mod distributor_isolation;
+mod distributor_lifecycle;
+mod distributor_on_behalf;
+mod distributor_partners;
+mod distributor_partners_bulk;
+mod distributor_plan;
+mod distributor_races;
+mod distributor_rate_limit;
+mod distributor_usage;
 mod envelope;
 mod me;
 mod partner_assessments;

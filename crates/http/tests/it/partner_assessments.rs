@@ -493,3 +493,19 @@ async fn trigger_with_a_json_array_instead_of_an_object_is_refused() {
     assert_eq!(reply.status, 400, "an array is not a trigger object: {}", reply.body);
     assert_eq!(snapshot(&partner).await, before);
 }
+
+#[tokio::test]
+async fn a_whole_maturity_target_written_as_a_decimal_is_accepted() {
+    let app = TestApp::start().await;
+    let (_, key) = app.partner(None, partnerd_domain::account::AccountStatus::Active).await;
+    let partner = app.as_partner(&key);
+    let customer = partner.create_customer(&contoso()).await;
+    let body = json!({"customerId": customer, "product": "essential-eight", "maturityTarget": 3.0});
+    let reply = partner.post("/v1/partner/assessments", &body).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["maturityTarget"], 3);
+    let half = json!({"customerId": customer, "product": "essential-eight", "maturityTarget": 3.5});
+    let reply = partner.post("/v1/partner/assessments", &half).await;
+    assert_eq!(reply.body["error"]["code"], "INVALID_FIELD");
+    assert!(!reply.body.to_string().contains("i64"), "no Rust type names in messages: {}", reply.body);
+}

@@ -41,6 +41,21 @@ impl TestApp {
         Self { base: serve(state, config), store, ids: SequentialIds::default(), client: reqwest::Client::new(), clock }
     }
 
+    /// As [`TestApp::start`], but with the services `build` makes over the app's store and
+    /// clock: for tests that put a port of their own in front of the store.
+    pub async fn start_over(build: impl FnOnce(Arc<InMemoryStore>, Arc<FixedClock>) -> AppState) -> Self {
+        let store = Arc::new(InMemoryStore::new());
+        let clock = Arc::new(FixedClock::at(NOW));
+        let state = build(store.clone(), clock.clone());
+        Self {
+            base: serve(state, HttpConfig::default()),
+            store,
+            ids: SequentialIds::default(),
+            client: reqwest::Client::new(),
+            clock,
+        }
+    }
+
     pub async fn distributor(&self, status: AccountStatus) -> (Distributor, ApiKey) {
         let d = Distributor {
             id: DistributorId::generate(&self.ids),
@@ -244,19 +259,29 @@ impl TestApp {
     }
 
     pub fn as_partner_key(&self, key: &str) -> Caller<'_> {
-        Caller { app: self, key: key.to_owned() }
+        Caller { app: self, header: "X-Partner-Key", key: key.to_owned() }
+    }
+
+    /// A client that sends `key` in `X-Distributor-Key`.
+    pub fn as_distributor(&self, key: &ApiKey) -> Caller<'_> {
+        self.as_distributor_key(key.reveal())
+    }
+
+    pub fn as_distributor_key(&self, key: &str) -> Caller<'_> {
+        Caller { app: self, header: "X-Distributor-Key", key: key.to_owned() }
     }
 }
 
-/// Requests on behalf of one partner key.
+/// Requests on behalf of one key (a partner's or a distributor's).
 pub struct Caller<'a> {
     app: &'a TestApp,
+    header: &'static str,
     key: String,
 }
 
 impl Caller<'_> {
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> Reply {
-        let mut req = self.app.client.request(method, self.app.url(path)).header("X-Partner-Key", &self.key);
+        let mut req = self.app.client.request(method, self.app.url(path)).header(self.header, &self.key);
         if let Some(body) = body {
             req = req.header("Content-Type", "application/json").body(body);
         }
@@ -363,4 +388,98 @@ pub fn assert_id(value: &Value, prefix: &str) -> String {
     let body = id.strip_prefix(prefix).unwrap_or_else(|| panic!("{id} does not start with {prefix}"));
     assert!(body.len() == 24 && body.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
     id.to_owned()
+}
+
+/// No per-key request limits: for tests that send more requests than a minute's allowance.
+pub fn no_rate_limits() -> HttpConfig {
+    HttpConfig {
+        rate_limits: partnerd_http::RateLimits { partner: 0, distributor: 0, worker: 0 },
+        ..HttpConfig::default()
+    }
+}
+
+/// The reference's example partner (`POST /v1/distributor/partners`).
+pub fn new_msp() -> Value {
+    serde_json::json!({
+        "email": "admin@newmsp.com",
+        "company": "New MSP Pty Ltd",
+        "name": "Jane Smith",
+        "plan": "professional",
+        "billing": {"currency": "AUD", "interval": "quarterly"},
+    })
+}
+
+/// The reference's first bulk example partner.
+pub fn msp_alpha() -> Value {
+    serde_json::json!({
+        "email": "admin@mspalpha.com",
+        "company": "MSP Alpha",
+        "name": "Alice Wong",
+        "plan": "professional",
+        "billing": {"currency": "AUD", "interval": "quarterly"},
+    })
+}
+
+/// The reference's second bulk example partner.
+pub fn msp_beta() -> Value {
+    serde_json::json!({
+        "email": "admin@mspbeta.com",
+        "company": "MSP Beta",
+        "name": "Bob Chen",
+        "plan": "starter",
+        "billing": {"currency": "USD", "interval": "quarterly"},
+    })
+}
+
+/// A valid partner numbered `n` on `plan`.
+pub fn numbered_partner(n: usize, plan: &str) -> Value {
+    serde_json::json!({
+        "email": format!("admin@msp{n}.example.com"),
+        "company": format!("MSP {n}"),
+        "name": format!("Admin {n}"),
+        "plan": plan,
+        "billing": {"currency": "AUD"},
+    })
+}
+
+impl Caller<'_> {
+    /// Posts with no body at all (the reference's "no request body required").
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::POST, path, None).await
+    }
+
+    /// `POST /v1/distributor/partners`, asserting `201`; returns the new partner's id.
+    pub async fn provision(&self, body: &Value) -> String {
+        let reply = self.post("/v1/distributor/partners", body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /v1/distributor/partners/{id}/activate`, asserting `200`; returns the key, if one came.
+    pub async fn activate(&self, partner: &str) -> Option<String> {
+        let reply = self.post_empty(&format!("/v1/distributor/partners/{partner}/activate")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body.get("key").map(|k| k.as_str().unwrap().to_owned())
+    }
+
+    /// Provisions `body` and activates it: the partner's id and its first key.
+    pub async fn provision_active(&self, body: &Value) -> (String, String) {
+        let id = self.provision(body).await;
+        let key = self.activate(&id).await.expect("a first activation issues a key");
+        (id, key)
+    }
+
+    /// `GET /v1/distributor/partners/{id}`, asserting `200`.
+    pub async fn partner_detail(&self, partner: &str) -> Value {
+        let reply = self.get(&format!("/v1/distributor/partners/{partner}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    /// `GET /v1/distributor/partners` (with `query`), asserting `200`: the listed ids in order.
+    pub async fn partner_ids(&self, query: &str) -> Vec<String> {
+        let reply = self.get(&format!("/v1/distributor/partners{query}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["partners"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
+    }
 }

@@ -127,21 +127,26 @@ impl ManagedPartnerRepository for Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn transition(&self, t: &PartnerTransition) -> Result<(), InfraError> {
+    async fn transition(&self, t: &PartnerTransition) -> Result<bool, InfraError> {
         let owner = KeyOwner::Partner(t.partner.clone());
         let txn = self.db.begin_write().await.map_err(infra)?;
         lock_owner(&txn, &owner).await.map_err(infra)?;
         let stamp = match t.to {
-            AccountStatus::Active => "activated_at = $3, suspended_at = NULL, suspend_reason = NULL",
+            AccountStatus::Active => "activated_at = $3, suspended_at = NULL, suspend_reason = $4",
             AccountStatus::Suspended => "suspended_at = $3, suspend_reason = $4",
-            AccountStatus::Pending => "activated_at = NULL",
+            AccountStatus::Pending => "activated_at = NULL, suspend_reason = $4",
         };
-        let sql = format!("UPDATE partners SET status = $1, updated_at = $3, {stamp} WHERE id = $2");
-        let mut values: Vec<Value> = vec![t.to.as_str().into(), t.partner.as_str().into(), millis(t.at).into()];
-        if t.to == AccountStatus::Suspended {
-            values.push(t.reason.clone().into());
+        let sql = format!("UPDATE partners SET status = $1, updated_at = $3, {stamp} WHERE id = $2 AND status = $5");
+        let reason: Value =
+            if t.to == AccountStatus::Suspended { t.reason.clone().into() } else { Value::from(None::<String>) };
+        let values: Vec<Value> =
+            vec![t.to.as_str().into(), t.partner.as_str().into(), millis(t.at).into(), reason, t.from.as_str().into()];
+        let done = txn.execute_raw(self.db.stmt(&sql, values)).await.map_err(infra)?;
+        if done.rows_affected() != 1 {
+            // Another transition got there first: nothing happens.
+            txn.rollback().await.map_err(infra)?;
+            return Ok(false);
         }
-        txn.execute_raw(self.db.stmt(&sql, values)).await.map_err(infra)?;
         if t.revoke_keys || t.issue_key.is_some() {
             let revoke = "UPDATE api_keys SET revoked_at = $1 WHERE owner_kind = 'partner' AND owner_id = $2 AND revoked_at IS NULL";
             txn.execute_raw(self.db.stmt(revoke, [millis(t.at).into(), t.partner.as_str().into()]))
@@ -152,7 +157,8 @@ impl ManagedPartnerRepository for Store {
             insert_key(&txn, &owner, KeySlot::FIRST, hash, t.at).await.map_err(infra)?;
         }
         events::record(&txn, &t.event).await?;
-        txn.commit().await.map_err(infra)
+        txn.commit().await.map_err(infra)?;
+        Ok(true)
     }
 
     async fn usage(&self, distributor: &DistributorId, month: Month) -> Result<Vec<PartnerUsageRow>, InfraError> {

@@ -70,6 +70,7 @@ async fn suspension_revokes_keys_and_records_the_event_in_one_transaction(ctx: &
     }
     let transition = PartnerTransition {
         partner: p.id.clone(),
+        from: AccountStatus::Active,
         to: AccountStatus::Suspended,
         at: NOW,
         reason: Some("unpaid".into()),
@@ -77,7 +78,7 @@ async fn suspension_revokes_keys_and_records_the_event_in_one_transaction(ctx: &
         issue_key: None,
         event: event(ctx, EventType::PartnerSuspended, &p.id).to_distributor(Some(d.id.clone())),
     };
-    ctx.store.transition(&transition).await.unwrap();
+    assert!(ctx.store.transition(&transition).await.unwrap());
     for k in &keys {
         assert_eq!(ctx.store.find_principal(&k.hash()).await.unwrap(), None);
     }
@@ -89,9 +90,12 @@ async fn suspension_revokes_keys_and_records_the_event_in_one_transaction(ctx: &
     assert_eq!(serde_json::from_str::<serde_json::Value>(&recorded[0].2).unwrap()["partnerId"], p.id.to_string());
     // A transition that fails leaves no event behind: the same event id cannot be recorded twice,
     // so the second transition rolls back whole, status included.
-    let mut again = transition.clone();
-    again.to = AccountStatus::Active;
-    assert!(ctx.store.transition(&again).await.is_err());
+    let mut stale = transition.clone();
+    stale.to = AccountStatus::Active;
+    assert!(!ctx.store.transition(&stale).await.unwrap(), "decided from a status that is no longer the partner's");
+    let mut again = stale.clone();
+    again.from = AccountStatus::Suspended;
+    assert!(ctx.store.transition(&again).await.is_err(), "the same event id cannot be recorded twice");
     let after = ManagedPartnerRepository::get(&*ctx.store, &d.id, &p.id).await.unwrap().unwrap();
     assert_eq!(after.status, AccountStatus::Suspended, "no change without its event");
     assert_eq!(events(ctx).await.len(), 1);
@@ -103,6 +107,7 @@ async fn activation_issues_a_slot_one_key(ctx: &Ctx) {
     let key = ApiKey::generate(KeyKind::Partner, &ctx.ids);
     let transition = PartnerTransition {
         partner: p.id.clone(),
+        from: AccountStatus::Active,
         to: AccountStatus::Active,
         at: NOW,
         reason: None,
@@ -110,7 +115,7 @@ async fn activation_issues_a_slot_one_key(ctx: &Ctx) {
         issue_key: Some(key.hash()),
         event: event(ctx, EventType::PartnerActivated, &p.id),
     };
-    ctx.store.transition(&transition).await.unwrap();
+    assert!(ctx.store.transition(&transition).await.unwrap());
     let principal = ctx.store.find_principal(&key.hash()).await.unwrap().unwrap();
     assert_eq!(principal.slot, partnerd_domain::keys::KeySlot::FIRST);
 }
