@@ -106,7 +106,8 @@ pub struct Event {
     pub occurred_at: OffsetDateTime,
     pub to_partner: Option<PartnerId>,
     pub to_distributor: Option<DistributorId>,
-    /// Fields in order, under their wire (camelCase) names.
+    /// Fields under their wire (camelCase) names; stored and sent as a JSON object, whose key
+    /// order carries no meaning.
     pub data: Vec<(String, EventValue)>,
 }
 

@@ -148,6 +148,7 @@ pub struct RunListQuery {
     pub product: Option<String>,
     pub customer_id: Option<String>,
     /// At most this many runs (1–1000), newest first; omit for all.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     #[serde(rename = "starting_after")]
     pub starting_after: Option<String>,

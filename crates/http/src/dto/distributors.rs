@@ -130,7 +130,10 @@ pub struct PartnerListOut {
 pub struct PartnerListQuery {
     /// `active`, `suspended` or `pending`.
     pub status: Option<String>,
+    /// At most this many partners (1–1000); omit for all.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// The id of the last partner of the previous page.
     pub starting_after: Option<String>,
 }
 

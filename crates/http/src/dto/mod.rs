@@ -128,6 +128,7 @@ pub use distributors::*;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// At most this many items (1–1000); omit for the whole list.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The id of the last item of the previous page.
     pub starting_after: Option<String>,

@@ -115,13 +115,16 @@ impl ManagedPartnerRepository for Store {
     }
 
     async fn update_profile(&self, p: &Partner) -> Result<bool, InfraError> {
-        let sql = "UPDATE partners SET company = $1, email = $2, name = $3, updated_at = $4 WHERE id = $5";
+        // Scoped to the partner's distributor in SQL too, not only by the caller's lookup.
+        let sql = "UPDATE partners SET company = $1, email = $2, name = $3, updated_at = $4 \
+                   WHERE id = $5 AND distributor_id = $6";
         let values = [
             p.company.as_str().into(),
             p.email.as_str().into(),
             p.name.as_str().into(),
             millis(p.updated_at).into(),
             p.id.as_str().into(),
+            p.distributor_id.as_ref().map(ToString::to_string).into(),
         ];
         let done = self.db.writer().execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
         Ok(done.rows_affected() == 1)
