@@ -5,6 +5,13 @@ mod support;
 
 mod admin;
 mod auth;
+mod distributor_bad_input;
+mod distributor_inactive;
+mod distributor_isolation;
+mod distributor_on_behalf;
+mod distributor_rate_limit;
+mod distributor_suspension;
+mod distributor_walk;
 mod logs;
 mod partner_bad_input;
 mod partner_isolation;

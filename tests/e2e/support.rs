@@ -11,11 +11,13 @@ use time::format_description::well_known::Rfc3339;
 
 /// Generates, for each scenario `async fn name(ctx: &Ctx)`, a module `name` with two tests:
 /// `sqlite` and `postgres`, each on a fresh, empty database (PostgreSQL ones skip with a
-/// message when `PARTNERD_TEST_POSTGRES_URL` is unset, and fail under `CI=true`).
+/// message when `PARTNERD_TEST_POSTGRES_URL` is unset, and fail under `CI=true`). Attributes
+/// before a name (`#[ignore = "BUG: …"]`) go on both of its tests.
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$meta:meta])* $name:ident),* $(,)?) => {
         $(
             mod $name {
+                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     let ctx = $crate::support::Ctx::new(partnerd_e2e::Backend::Sqlite)
@@ -24,6 +26,7 @@ macro_rules! on_both_backends {
                     super::$name(&ctx).await;
                 }
 
+                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(ctx) = $crate::support::Ctx::new(partnerd_e2e::Backend::Postgres).await {
@@ -457,4 +460,201 @@ pub fn assert_rate_limited(reply: &Reply) -> u64 {
     assert!(secs >= 1, "Retry-After {secs} tells the client to retry at once");
     assert_eq!(message, format!("Rate limit exceeded. Retry after {secs} seconds."), "the reference's message");
     secs
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Distributor API, as a client sees it
+// ---------------------------------------------------------------------------------------------
+
+/// Flags for a server where no per-key rate limit (partner or distributor) can get in the way.
+pub const NO_RATE_LIMITS: [&str; 4] = ["--partner-rate-limit", "0", "--distributor-rate-limit", "0"];
+
+/// `partnerd serve` with the partner and distributor rate limits off.
+pub async fn serve_open(ctx: &Ctx) -> Server {
+    Server::serve_with(ctx.url(), &NO_RATE_LIMITS).await
+}
+
+/// The reference's `POST /v1/distributor/partners` request body, exactly.
+pub fn new_msp() -> Value {
+    json!({
+        "email": "admin@newmsp.com",
+        "company": "New MSP Pty Ltd",
+        "name": "Jane Smith",
+        "plan": "professional",
+        "billing": {"currency": "AUD", "interval": "quarterly"}
+    })
+}
+
+/// The reference's `POST /v1/distributor/partners/bulk` request body, exactly.
+pub fn msp_alpha_and_beta() -> Value {
+    json!({"partners": [
+        {
+            "email": "admin@mspalpha.com",
+            "company": "MSP Alpha",
+            "name": "Alice Wong",
+            "plan": "professional",
+            "billing": {"currency": "AUD", "interval": "quarterly"}
+        },
+        {
+            "email": "admin@mspbeta.com",
+            "company": "MSP Beta",
+            "name": "Bob Chen",
+            "plan": "starter",
+            "billing": {"currency": "USD", "interval": "quarterly"}
+        }
+    ]})
+}
+
+/// The reference's customer request body for the Distributor API (the Partner API's curl one).
+pub fn contoso() -> Value {
+    json!({
+        "name": "Contoso Ltd",
+        "tenantId": "d4f5a678-1234-5678-9abc-def012345678",
+        "email": "it@contoso.com",
+        "receivers": ["ciso@contoso.com"],
+        "questionnaireRecipients": ["ciso@contoso.com"]
+    })
+}
+
+/// A distributor key aimed at one server. Cheap to clone, so concurrent tasks can each take one.
+#[derive(Debug, Clone)]
+pub struct DistributorApi {
+    pub endpoint: Endpoint,
+    pub key: String,
+}
+
+impl DistributorApi {
+    pub fn new(server: &Server, key: &str) -> Self {
+        Self { endpoint: server.endpoint(), key: key.to_owned() }
+    }
+
+    /// The same key, sent to another server.
+    pub fn on(&self, server: &Server) -> Self {
+        Self::new(server, &self.key)
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Reply {
+        self.endpoint.send(method, path, &[(DISTRIBUTOR_HEADER, &self.key)], body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(body.to_string().into_bytes())).await
+    }
+
+    /// `POST` with no body at all (as `…/activate` and `…/suspend` are documented).
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send(Method::POST, path, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::PUT, path, Some(body.to_string().into_bytes())).await
+    }
+
+    /// `GET /v1/distributor/me`, which must answer 200; returns the body.
+    pub async fn me(&self) -> Value {
+        assert_ok(&self.get("/v1/distributor/me").await).clone()
+    }
+
+    /// `GET /v1/distributor/partners{query}` (e.g. `?status=active`), which must answer 200;
+    /// returns the `partners` array.
+    pub async fn partners(&self, query: &str) -> Vec<Value> {
+        let reply = self.get(&format!("/v1/distributor/partners{query}")).await;
+        array(assert_ok(&reply), "partners").clone()
+    }
+
+    /// The ids in [`DistributorApi::partners`], sorted.
+    pub async fn partner_ids(&self, query: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self.partners(query).await.iter().map(|p| str_field(p, "id").to_owned()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// `POST /v1/distributor/partners`, which must answer 201 with a pending partner; returns
+    /// its id.
+    pub async fn provision(&self, body: &Value) -> String {
+        let reply = self.post("/v1/distributor/partners", body).await;
+        let created = assert_status(&reply, 201);
+        assert_eq!(created["status"], "pending", "{}", reply.text);
+        str_field(created, "id").to_owned()
+    }
+
+    /// `POST …/partners/{id}/activate`, which must answer 200 with a fresh key (the partner had
+    /// none); returns that key.
+    pub async fn activate(&self, partner: &str) -> String {
+        let reply = self.post_empty(&format!("/v1/distributor/partners/{partner}/activate")).await;
+        let body = assert_ok(&reply);
+        assert_eq!((&body["id"], &body["status"]), (&json!(partner), &json!("active")), "{}", reply.text);
+        let key = str_field(body, "key");
+        assert!(key.starts_with("pk_live_"), "{}", reply.text);
+        key.to_owned()
+    }
+
+    /// `POST …/partners/{id}/suspend` with no body, which must answer 200.
+    pub async fn suspend(&self, partner: &str) {
+        let reply = self.post_empty(&format!("/v1/distributor/partners/{partner}/suspend")).await;
+        assert_eq!(assert_ok(&reply)["status"], "suspended", "{}", reply.text);
+    }
+
+    /// `GET /v1/distributor/partners/{id}`, which must answer 200; returns the body.
+    pub async fn partner(&self, partner: &str) -> Value {
+        assert_ok(&self.get(&format!("/v1/distributor/partners/{partner}")).await).clone()
+    }
+
+    /// `GET /v1/distributor/usage{query}`, which must answer 200; returns the body.
+    pub async fn usage(&self, query: &str) -> Value {
+        assert_ok(&self.get(&format!("/v1/distributor/usage{query}")).await).clone()
+    }
+
+    /// `POST …/partners/{id}/customers` with `body`, which must answer 201; returns the id.
+    pub async fn create_customer(&self, partner: &str, body: &Value) -> String {
+        let reply = self.post(&format!("/v1/distributor/partners/{partner}/customers"), body).await;
+        let created = assert_status(&reply, 201);
+        assert_eq!(created["partnerId"], partner, "{}", reply.text);
+        str_field(created, "id").to_owned()
+    }
+
+    /// `POST …/partners/{id}/assessments` for an `essential-eight` run of `customer`, which must
+    /// answer 202; returns the run id.
+    pub async fn trigger(&self, partner: &str, customer: &str) -> String {
+        let reply = self
+            .post(
+                &format!("/v1/distributor/partners/{partner}/assessments"),
+                &json!({"customerId": customer, "product": "essential-eight", "maturityTarget": 3}),
+            )
+            .await;
+        let run = assert_status(&reply, 202);
+        assert_eq!((&run["partnerId"], &run["status"]), (&json!(partner), &json!("queued")), "{}", reply.text);
+        str_field(run, "id").to_owned()
+    }
+}
+
+/// Like [`warm_up`], for distributor keys: concurrent `GET /v1/distributor/me`s.
+pub async fn warm_up_distributors(apis: &[DistributorApi], count: usize) {
+    let apis = apis.to_vec();
+    let replies = partnerd_e2e::all_at_once(count, |i| {
+        let api = apis[i % apis.len()].clone();
+        async move { api.get("/v1/distributor/me").await }
+    })
+    .await;
+    for reply in &replies {
+        assert_ok(reply);
+    }
+}
+
+/// A well-formed id of the same kind that names nothing: the last character changed.
+pub fn unknown_like(id: &str) -> String {
+    let (head, last) = id.split_at(id.len() - 1);
+    format!("{head}{}", if last == "0" { "1" } else { "0" })
+}
+
+/// `value[k] == expected[k]` for every key of `expected`.
+#[track_caller]
+pub fn assert_fields(value: &Value, expected: &Value) {
+    for (k, v) in expected.as_object().expect("expected fields are an object") {
+        assert_eq!(&value[k], v, "field {k:?} of {value}");
+    }
 }

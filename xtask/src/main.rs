@@ -3,6 +3,9 @@
 //! - `test`: format check, clippy (warnings are errors), the dependency-direction check, then
 //!   every test on SQLite, and on PostgreSQL when one is reachable (mandatory under `CI=true`).
 //! - `check-deps`: only the dependency-direction check.
+//! - `bench [-- BENCH ARGS]`: builds `partnerd` and `partnerd-bench` in release mode and runs the
+//!   benchmarks on SQLite, and on PostgreSQL when one is reachable (same detection as `test`).
+//!   Figures are printed beside same-run baselines; nothing about speed is asserted.
 
 use std::env;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -25,8 +28,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("check-deps") => check_deps(),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test [-- TEST ARGS] | check-deps>");
+            eprintln!("usage: cargo xtask <test [-- TEST ARGS] | check-deps | bench [-- BENCH ARGS]>");
             return ExitCode::from(2);
         }
     };
@@ -72,7 +76,7 @@ fn test(extra: &[String]) -> Result<()> {
     })?;
     check_deps()?;
 
-    let postgres = postgres_url(ci)?;
+    let postgres = postgres_url(ci, "tests")?;
     run("build the partnerd binary for the black-box tests", {
         let mut c = cargo();
         c.args(["build", "-p", "partnerd-app", "--bin", "partnerd"]);
@@ -96,9 +100,49 @@ fn test(extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The PostgreSQL server for tests: `PARTNERD_TEST_POSTGRES_URL`, or the local default when it
-/// answers. Under CI it must be reachable.
-fn postgres_url(ci: bool) -> Result<Option<String>> {
+/// Builds the real binary and the bench harness in release mode, then runs the harness against
+/// it: SQLite always, PostgreSQL when reachable. `extra` goes to `partnerd-bench` (`--requests N
+/// --concurrency N --max-seconds S --partners N --customers N --backend all|sqlite|postgres`).
+fn bench(extra: &[String]) -> Result<()> {
+    let ci = env::var("CI").as_deref() == Ok("true");
+    let postgres = postgres_url(ci, "benchmarks")?;
+    // Two builds, not one: built together, feature unification would compile the store's
+    // `testing` feature into the measured binary, which then would not be the one users run.
+    run("build partnerd (release)", {
+        let mut c = cargo();
+        c.args(["build", "--release", "-p", "partnerd-app", "--bin", "partnerd"]);
+        c
+    })?;
+    run("build partnerd-bench (release)", {
+        let mut c = cargo();
+        c.args(["build", "--release", "-p", "partnerd-bench", "--bin", "partnerd-bench"]);
+        c
+    })?;
+    let release = target_dir().join("release");
+    let exe = |name: &str| release.join(format!("{name}{}", env::consts::EXE_SUFFIX));
+    let mut bench = Command::new(exe("partnerd-bench"));
+    bench.current_dir(workspace_root()).arg("--partnerd").arg(exe("partnerd"));
+    bench.args(extra.iter().skip_while(|a| *a == "--"));
+    match &postgres {
+        Some(url) => bench.env(POSTGRES_URL_VAR, url),
+        None => bench.env_remove(POSTGRES_URL_VAR),
+    };
+    let backends = if postgres.is_some() { "SQLite and PostgreSQL" } else { "SQLite only" };
+    eprintln!("xtask: back-ends to measure: {backends}");
+    run("partnerd-bench", bench)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the workspace) or `target/`.
+fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// The PostgreSQL server for tests and benchmarks (`what`): `PARTNERD_TEST_POSTGRES_URL`, or the
+/// local default when it answers. Under CI it must be reachable.
+fn postgres_url(ci: bool, what: &str) -> Result<Option<String>> {
     let url = env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     let reachable = host_port(&url)
         .and_then(|hp| hp.to_socket_addrs().ok())
@@ -108,10 +152,10 @@ fn postgres_url(ci: bool) -> Result<Option<String>> {
     match (reachable, ci) {
         (true, _) => Ok(Some(url)),
         (false, true) => {
-            bail!("PostgreSQL is not reachable at {url}, and under CI=true its tests are mandatory")
+            bail!("PostgreSQL is not reachable at {url}, and under CI=true its {what} are mandatory")
         }
         (false, false) => {
-            eprintln!("xtask: PostgreSQL not reachable at {url}: running SQLite tests only");
+            eprintln!("xtask: PostgreSQL not reachable at {url}: running SQLite {what} only");
             Ok(None)
         }
     }

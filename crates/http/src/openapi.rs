@@ -69,6 +69,9 @@ impl Modify for KeyHeaders {
     }
 }
 
+/// The document is built and serialised once per process.
 pub(crate) async fn serve() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serialises"));
+    HttpResponse::Ok().content_type("application/json").body(body.as_str())
 }

@@ -162,8 +162,9 @@ impl PlanService {
             .ok_or_else(|| failed(format!("Unknown plan '{}': use one of {}.", request.plan, self.plan_names())))?;
         let interval = match &request.billing {
             None => current.interval,
-            Some(raw) => parse_billing(raw)
-                .ok_or_else(|| failed(format!("Unknown billing '{raw}': use monthly, quarterly or rolling.")))?,
+            Some(raw) => parse_billing(raw).ok_or_else(|| {
+                failed(format!("Unknown billing '{raw}': use monthly, quarterly, or rolling (annual)."))
+            })?,
         };
         let currency = match &request.currency {
             None => current.currency,

@@ -38,7 +38,7 @@ impl From<CustomerIn> for CustomerDraft {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -63,7 +63,7 @@ pub struct CustomerPatchIn {
     pub questionnaire_recipients: Option<Option<Vec<String>>>,
 }
 
-fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
+pub(super) fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
     match value {
         Some(None) => Err(ApiError::invalid_field(field, "must not be null")),
         Some(Some(v)) => Ok(Some(v)),

@@ -6,6 +6,7 @@ use partnerd_domain::services::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::customers::{not_null, present};
 use super::{ItemError, PartnerUsageOut, timestamp};
 use crate::ApiError;
 
@@ -177,30 +178,53 @@ impl From<&ManagedPartner> for PartnerDetailOut {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingPatchIn {
-    pub currency: Option<String>,
-    pub interval: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub currency: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub interval: Option<Option<String>>,
 }
 
-/// `PUT /v1/distributor/partners/{id}`: only what is sent changes; `billing` is merged.
+/// `PUT /v1/distributor/partners/{id}`: only what is sent changes; `billing` is merged. A field
+/// sent as `null` is refused (nothing here can be cleared).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerPatchIn {
-    pub company: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub plan: Option<String>,
-    pub billing: Option<BillingPatchIn>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub company: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub plan: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BillingPatchIn>)]
+    pub billing: Option<Option<BillingPatchIn>>,
 }
 
-impl From<PartnerPatchIn> for PartnerPatch {
-    fn from(p: PartnerPatchIn) -> Self {
-        Self {
-            company: p.company,
-            email: p.email,
-            name: p.name,
-            plan: p.plan,
-            billing: p.billing.map(|b| BillingDraft { currency: b.currency, interval: b.interval }),
-        }
+impl PartnerPatchIn {
+    pub fn into_patch(self) -> Result<PartnerPatch, ApiError> {
+        let billing = not_null("billing", self.billing)?
+            .map(|b| {
+                Ok::<_, ApiError>(BillingDraft {
+                    currency: not_null("billing.currency", b.currency)?,
+                    interval: not_null("billing.interval", b.interval)?,
+                })
+            })
+            .transpose()?;
+        Ok(PartnerPatch {
+            company: not_null("company", self.company)?,
+            email: not_null("email", self.email)?,
+            name: not_null("name", self.name)?,
+            plan: not_null("plan", self.plan)?,
+            billing,
+        })
     }
 }
 

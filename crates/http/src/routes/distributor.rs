@@ -139,7 +139,7 @@ pub(crate) async fn update_partner(
     id: Path<String>,
     ApiJson(body): ApiJson<PartnerPatchIn>,
 ) -> Reply<Json<PartnerUpdatedOut>> {
-    let patch: PartnerPatch = body.into();
+    let patch: PartnerPatch = body.into_patch()?;
     // Check everything before changing anything: the profile fields, then the new terms (the
     // plan change itself may still be refused, so the profile is saved only after it).
     let current = state.distributors.owned(&distributor, &id).await?;
