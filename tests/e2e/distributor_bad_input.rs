@@ -15,9 +15,6 @@ use crate::support::{
 on_both_backends!(
     bad_input_gets_the_envelope_and_changes_nothing,
     a_bulk_item_fails_on_its_own,
-    #[ignore = "BUG: PUT /v1/distributor/partners/{id} with {\"company\": null} (or email/name/plan/billing null) \
-                answers 200 and silently ignores it, where PUT /v1/partner/customers/{id} refuses a null name with \
-                400 INVALID_FIELD; a PATCH-like PUT must tell null from absent"]
     a_null_in_a_partner_update_is_refused,
 );
 

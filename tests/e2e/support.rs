@@ -284,54 +284,68 @@ pub async fn serve_unlimited(ctx: &Ctx) -> Server {
     Server::serve_with(ctx.url(), &NO_RATE_LIMIT).await
 }
 
-/// A partner key aimed at one server: what a partner's automation holds. Cheap to clone, so
-/// concurrent tasks can each take one.
-#[derive(Debug, Clone)]
-pub struct PartnerApi {
-    pub endpoint: Endpoint,
-    pub key: String,
+/// A key aimed at one server, sent in its kind's header: what an account's automation holds.
+/// Cheap to clone, so concurrent tasks can each take one.
+macro_rules! keyed_api {
+    ($(#[$doc:meta])* $name:ident, $header:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            pub endpoint: Endpoint,
+            pub key: String,
+        }
+
+        // Not every kind of key uses every verb in the tests.
+        #[allow(dead_code)]
+        impl $name {
+            pub fn new(server: &Server, key: &str) -> Self {
+                Self { endpoint: server.endpoint(), key: key.to_owned() }
+            }
+
+            /// The same key, sent to another server.
+            pub fn on(&self, server: &Server) -> Self {
+                Self::new(server, &self.key)
+            }
+
+            /// The same server, another key.
+            pub fn with_key(&self, key: &str) -> Self {
+                Self { endpoint: self.endpoint.clone(), key: key.to_owned() }
+            }
+
+            pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Reply {
+                self.endpoint.send(method, path, &[($header, &self.key)], body).await
+            }
+
+            pub async fn get(&self, path: &str) -> Reply {
+                self.send(Method::GET, path, None).await
+            }
+
+            pub async fn post(&self, path: &str, body: &Value) -> Reply {
+                self.send(Method::POST, path, Some(body.to_string().into_bytes())).await
+            }
+
+            /// `POST` with no body at all (as `POST …/keys` and `…/activate` are documented).
+            pub async fn post_empty(&self, path: &str) -> Reply {
+                self.send(Method::POST, path, None).await
+            }
+
+            pub async fn put(&self, path: &str, body: &Value) -> Reply {
+                self.send(Method::PUT, path, Some(body.to_string().into_bytes())).await
+            }
+
+            pub async fn delete(&self, path: &str) -> Reply {
+                self.send(Method::DELETE, path, None).await
+            }
+        }
+    };
 }
 
+keyed_api!(
+    /// A partner key (`X-Partner-Key`) aimed at one server.
+    PartnerApi, PARTNER_HEADER
+);
+
 impl PartnerApi {
-    pub fn new(server: &Server, key: &str) -> Self {
-        Self { endpoint: server.endpoint(), key: key.to_owned() }
-    }
-
-    /// The same key, sent to another server.
-    pub fn on(&self, server: &Server) -> Self {
-        Self::new(server, &self.key)
-    }
-
-    /// The same server, another key.
-    pub fn with_key(&self, key: &str) -> Self {
-        Self { endpoint: self.endpoint.clone(), key: key.to_owned() }
-    }
-
-    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Reply {
-        self.endpoint.send(method, path, &[(PARTNER_HEADER, &self.key)], body).await
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, None).await
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send(Method::POST, path, Some(body.to_string().into_bytes())).await
-    }
-
-    /// `POST` with no body at all (as `POST …/keys` is documented).
-    pub async fn post_empty(&self, path: &str) -> Reply {
-        self.send(Method::POST, path, None).await
-    }
-
-    pub async fn put(&self, path: &str, body: &Value) -> Reply {
-        self.send(Method::PUT, path, Some(body.to_string().into_bytes())).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Reply {
-        self.send(Method::DELETE, path, None).await
-    }
-
     /// `GET /v1/partner/me`, which must answer 200; returns the body.
     pub async fn me(&self) -> Value {
         assert_ok(&self.get("/v1/partner/me").await).clone()
@@ -516,44 +530,12 @@ pub fn contoso() -> Value {
     })
 }
 
-/// A distributor key aimed at one server. Cheap to clone, so concurrent tasks can each take one.
-#[derive(Debug, Clone)]
-pub struct DistributorApi {
-    pub endpoint: Endpoint,
-    pub key: String,
-}
+keyed_api!(
+    /// A distributor key (`X-Distributor-Key`) aimed at one server.
+    DistributorApi, DISTRIBUTOR_HEADER
+);
 
 impl DistributorApi {
-    pub fn new(server: &Server, key: &str) -> Self {
-        Self { endpoint: server.endpoint(), key: key.to_owned() }
-    }
-
-    /// The same key, sent to another server.
-    pub fn on(&self, server: &Server) -> Self {
-        Self::new(server, &self.key)
-    }
-
-    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Reply {
-        self.endpoint.send(method, path, &[(DISTRIBUTOR_HEADER, &self.key)], body).await
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, None).await
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send(Method::POST, path, Some(body.to_string().into_bytes())).await
-    }
-
-    /// `POST` with no body at all (as `…/activate` and `…/suspend` are documented).
-    pub async fn post_empty(&self, path: &str) -> Reply {
-        self.send(Method::POST, path, None).await
-    }
-
-    pub async fn put(&self, path: &str, body: &Value) -> Reply {
-        self.send(Method::PUT, path, Some(body.to_string().into_bytes())).await
-    }
-
     /// `GET /v1/distributor/me`, which must answer 200; returns the body.
     pub async fn me(&self) -> Value {
         assert_ok(&self.get("/v1/distributor/me").await).clone()
