@@ -82,7 +82,7 @@ fn test(extra: &[String]) -> Result<()> {
         c.args(["build", "-p", "partnerd-app", "--bin", "partnerd"]);
         c
     })?;
-    let binary = workspace_root().join("target/debug/partnerd");
+    let binary = target_dir().join("debug/partnerd");
 
     let mut tests = cargo();
     tests.args(["test", "--workspace", "--all-features"]).env("PARTNERD_BIN", &binary);
