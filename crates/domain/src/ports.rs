@@ -200,19 +200,21 @@ pub struct Paged<T> {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait CustomerRepository: Send + Sync {
-    /// Inserts customers in one transaction (all or none).
-    async fn insert(&self, customers: &[crate::customer::Customer]) -> Result<(), InfraError>;
+    /// Inserts customers and records `events` in the outbox, in one transaction (all or none).
+    async fn insert(&self, customers: &[crate::customer::Customer], events: &[Event]) -> Result<(), InfraError>;
 
     async fn get(&self, partner: &PartnerId, id: &CustomerId) -> Result<Option<crate::customer::Customer>, InfraError>;
 
     /// Oldest first; pages by id order of creation.
     async fn list(&self, partner: &PartnerId, page: &Page) -> Result<Paged<crate::customer::Customer>, InfraError>;
 
-    /// Stores the customer's new state if it still belongs to its partner; `false` if it is gone.
-    async fn update(&self, customer: &crate::customer::Customer) -> Result<bool, InfraError>;
+    /// Stores the customer's new state if it still belongs to its partner, recording `event` in
+    /// the same transaction; `false` (and no event) if it is gone.
+    async fn update(&self, customer: &crate::customer::Customer, event: &Event) -> Result<bool, InfraError>;
 
-    /// Deletes the customer and all its runs; `false` if it was not the partner's.
-    async fn delete(&self, partner: &PartnerId, id: &CustomerId) -> Result<bool, InfraError>;
+    /// Deletes the customer and all its runs, recording `event` in the same transaction; `false`
+    /// (and no event) if it was not the partner's.
+    async fn delete(&self, partner: &PartnerId, id: &CustomerId, event: &Event) -> Result<bool, InfraError>;
 }
 
 /// A batch of queued runs to create for one partner, metered against its monthly limit.

@@ -292,8 +292,10 @@ fn page_of<T: Clone>(items: Vec<T>, id: impl Fn(&T) -> String, page: &Page) -> P
 
 #[async_trait]
 impl CustomerRepository for InMemoryStore {
-    async fn insert(&self, customers: &[Customer]) -> Result<(), InfraError> {
-        self.state.lock().unwrap().customers.extend_from_slice(customers);
+    async fn insert(&self, customers: &[Customer], events: &[Event]) -> Result<(), InfraError> {
+        let mut state = self.state.lock().unwrap();
+        state.customers.extend_from_slice(customers);
+        state.events.extend_from_slice(events);
         Ok(())
     }
 
@@ -308,19 +310,24 @@ impl CustomerRepository for InMemoryStore {
         Ok(page_of(mine, |c| c.id.to_string(), page))
     }
 
-    async fn update(&self, customer: &Customer) -> Result<bool, InfraError> {
+    async fn update(&self, customer: &Customer, event: &Event) -> Result<bool, InfraError> {
         let mut state = self.state.lock().unwrap();
         let slot = state.customers.iter_mut().find(|c| c.id == customer.id && c.partner_id == customer.partner_id);
-        Ok(slot.map(|c| *c = customer.clone()).is_some())
+        let updated = slot.map(|c| *c = customer.clone()).is_some();
+        if updated {
+            state.events.push(event.clone());
+        }
+        Ok(updated)
     }
 
-    async fn delete(&self, partner: &PartnerId, id: &CustomerId) -> Result<bool, InfraError> {
+    async fn delete(&self, partner: &PartnerId, id: &CustomerId, event: &Event) -> Result<bool, InfraError> {
         let mut state = self.state.lock().unwrap();
         let before = state.customers.len();
         state.customers.retain(|c| !(&c.id == id && &c.partner_id == partner));
         let deleted = state.customers.len() < before;
         if deleted {
             state.runs.retain(|r| &r.customer_id != id);
+            state.events.push(event.clone());
         }
         Ok(deleted)
     }

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use partnerd_domain::customer::Customer;
+use partnerd_domain::event::Event;
 use partnerd_domain::ids::{CustomerId, PartnerId};
 use partnerd_domain::keys::KeyOwner;
 use partnerd_domain::ports::{CustomerRepository, InfraError, Page, Paged};
@@ -7,7 +8,7 @@ use partnerd_domain::values::{DisplayName, Email, TenantId};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::lock_owner;
+use super::{events, lock_owner};
 use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
 use crate::entity::customer;
@@ -51,13 +52,14 @@ pub(crate) fn to_customer(row: customer::Model) -> Result<Customer, InfraError> 
 
 #[async_trait]
 impl CustomerRepository for Store {
-    async fn insert(&self, customers: &[Customer]) -> Result<(), InfraError> {
+    async fn insert(&self, customers: &[Customer], events: &[Event]) -> Result<(), InfraError> {
         if customers.is_empty() {
             return Ok(());
         }
         let rows = customers.iter().map(|c| sea_orm::IntoActiveModel::into_active_model(to_row(c)));
         let txn = self.db.begin_write().await.map_err(infra)?;
         customer::Entity::insert_many(rows).exec(&txn).await.map_err(infra)?;
+        events::record_all(&txn, events).await?;
         txn.commit().await.map_err(infra)
     }
 
@@ -99,7 +101,7 @@ impl CustomerRepository for Store {
         Ok(Paged { items: rows.into_iter().map(to_customer).collect::<Result<_, _>>()?, has_more })
     }
 
-    async fn update(&self, c: &Customer) -> Result<bool, InfraError> {
+    async fn update(&self, c: &Customer, event: &Event) -> Result<bool, InfraError> {
         let sql = "UPDATE customers SET name = $1, tenant_id = $2, email = $3, receivers = $4, \
                    questionnaire_recipients = $5, updated_at = $6 WHERE id = $7 AND partner_id = $8";
         let values = [
@@ -112,11 +114,18 @@ impl CustomerRepository for Store {
             c.id.as_str().into(),
             c.partner_id.as_str().into(),
         ];
-        let done = self.db.writer().execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
-        Ok(done.rows_affected() == 1)
+        let txn = self.db.begin_write().await.map_err(infra)?;
+        let done = txn.execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
+        if done.rows_affected() != 1 {
+            txn.rollback().await.map_err(infra)?;
+            return Ok(false);
+        }
+        events::record(&txn, event).await?;
+        txn.commit().await.map_err(infra)?;
+        Ok(true)
     }
 
-    async fn delete(&self, partner: &PartnerId, id: &CustomerId) -> Result<bool, InfraError> {
+    async fn delete(&self, partner: &PartnerId, id: &CustomerId, event: &Event) -> Result<bool, InfraError> {
         // Under the partner's lock, so a trigger that has checked the customer cannot race the
         // delete; its runs go by ON DELETE CASCADE.
         let txn = self.db.begin_write().await.map_err(infra)?;
@@ -124,7 +133,12 @@ impl CustomerRepository for Store {
         let sql = "DELETE FROM customers WHERE id = $1 AND partner_id = $2";
         let done =
             txn.execute_raw(self.db.stmt(sql, [id.as_str().into(), partner.as_str().into()])).await.map_err(infra)?;
+        if done.rows_affected() != 1 {
+            txn.rollback().await.map_err(infra)?;
+            return Ok(false);
+        }
+        events::record(&txn, event).await?;
         txn.commit().await.map_err(infra)?;
-        Ok(done.rows_affected() == 1)
+        Ok(true)
     }
 }

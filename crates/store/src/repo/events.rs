@@ -20,6 +20,14 @@ pub(crate) fn data_json(event: &Event) -> String {
     serde_json::Value::Object(fields.collect()).to_string()
 }
 
+/// Records every event in the outbox as part of `txn`.
+pub(crate) async fn record_all(txn: &DatabaseTransaction, events: &[Event]) -> Result<(), InfraError> {
+    for event in events {
+        record(txn, event).await?;
+    }
+    Ok(())
+}
+
 /// Records `event` in the outbox as part of `txn`.
 pub(crate) async fn record(txn: &DatabaseTransaction, event: &Event) -> Result<(), InfraError> {
     let sql =

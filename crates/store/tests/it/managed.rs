@@ -7,7 +7,6 @@ use partnerd_domain::ports::{
     CustomerRepository, KeyRepository, ManagedPartnerRepository, Page, PartnerTransition, RunBatch, RunRepository as _,
 };
 use partnerd_domain::values::Month;
-use sea_orm::{ConnectionTrait, Database};
 
 use crate::runs::customer;
 use crate::support::{Ctx, NOW, on_both_backends};
@@ -23,18 +22,6 @@ fn event(ctx: &Ctx, kind: EventType, partner: &PartnerId) -> Event {
     Event::new(EventId::generate(ctx.ids()), kind, NOW).with("partnerId", partner.to_string())
 }
 
-async fn events(ctx: &Ctx) -> Vec<(String, Option<String>, String)> {
-    let raw = Database::connect(ctx.db.url()).await.unwrap();
-    let sql = "SELECT type, to_distributor, data FROM events ORDER BY occurred_at, id";
-    let rows = raw.query_all_raw(sea_orm::Statement::from_string(raw.get_database_backend(), sql)).await.unwrap();
-    let out = rows
-        .iter()
-        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap()))
-        .collect();
-    raw.close().await.unwrap();
-    out
-}
-
 async fn a_distributor_sees_only_its_partners_with_customer_counts(ctx: &Ctx) {
     let d = ctx.distributor().await;
     let other = ctx.distributor().await;
@@ -43,7 +30,7 @@ async fn a_distributor_sees_only_its_partners_with_customer_counts(ctx: &Ctx) {
     let theirs = ctx.partner(Some(&other.id)).await;
     let direct = ctx.partner(None).await;
     let customers = [customer(ctx, &p1.id, "A"), customer(ctx, &p1.id, "B"), customer(ctx, &theirs.id, "C")];
-    CustomerRepository::insert(&*ctx.store, &customers).await.unwrap();
+    CustomerRepository::insert(&*ctx.store, &customers, &[]).await.unwrap();
     let listed = ManagedPartnerRepository::list(&*ctx.store, &d.id, None, &Page::default()).await.unwrap();
     let counts: Vec<(PartnerId, u64)> =
         listed.items.iter().map(|l| (l.partner.id.clone(), l.customers_count)).collect();
@@ -84,7 +71,7 @@ async fn suspension_revokes_keys_and_records_the_event_in_one_transaction(ctx: &
     }
     let stored = ManagedPartnerRepository::get(&*ctx.store, &d.id, &p.id).await.unwrap().unwrap();
     assert_eq!(stored.status, AccountStatus::Suspended);
-    let recorded = events(ctx).await;
+    let recorded = ctx.outbox().await;
     assert_eq!(recorded.len(), 1);
     assert_eq!((recorded[0].0.as_str(), recorded[0].1.clone()), ("partner.suspended", Some(d.id.to_string())));
     assert_eq!(serde_json::from_str::<serde_json::Value>(&recorded[0].2).unwrap()["partnerId"], p.id.to_string());
@@ -98,7 +85,7 @@ async fn suspension_revokes_keys_and_records_the_event_in_one_transaction(ctx: &
     assert!(ctx.store.transition(&again).await.is_err(), "the same event id cannot be recorded twice");
     let after = ManagedPartnerRepository::get(&*ctx.store, &d.id, &p.id).await.unwrap().unwrap();
     assert_eq!(after.status, AccountStatus::Suspended, "no change without its event");
-    assert_eq!(events(ctx).await.len(), 1);
+    assert_eq!(ctx.outbox().await.len(), 1);
 }
 
 async fn activation_issues_a_slot_one_key(ctx: &Ctx) {
@@ -125,7 +112,7 @@ async fn the_usage_report_counts_units_and_customers_per_partner(ctx: &Ctx) {
     let p1 = ctx.partner(Some(&d.id)).await;
     let p2 = ctx.partner(Some(&d.id)).await;
     let c = customer(ctx, &p1.id, "Contoso");
-    CustomerRepository::insert(&*ctx.store, std::slice::from_ref(&c)).await.unwrap();
+    CustomerRepository::insert(&*ctx.store, std::slice::from_ref(&c), &[]).await.unwrap();
     let run = |i| partnerd_domain::run::Run {
         id: partnerd_domain::ids::RunId::generate(ctx.ids()),
         partner_id: p1.id.clone(),

@@ -1,3 +1,4 @@
+use partnerd_domain::event::EventType;
 use std::sync::Arc;
 
 use partnerd_domain::catalog::{PlanId, RunLimit};
@@ -65,7 +66,7 @@ fn batch(partner: &PartnerId, limit: RunLimit, runs: Vec<Run>) -> RunBatch {
 async fn setup(ctx: &Ctx) -> (PartnerId, Customer) {
     let p = ctx.partner(None).await;
     let c = customer(ctx, &p.id, "Contoso Ltd");
-    CustomerRepository::insert(&*ctx.store, std::slice::from_ref(&c)).await.unwrap();
+    CustomerRepository::insert(&*ctx.store, std::slice::from_ref(&c), &[]).await.unwrap();
     (p.id, c)
 }
 
@@ -165,7 +166,7 @@ async fn runs_for_other_partners_customers_are_refused(ctx: &Ctx) {
 async fn listing_filters_pages_and_orders_newest_first(ctx: &Ctx) {
     let (p, c) = setup(ctx).await;
     let c2 = customer(ctx, &p, "Fabrikam Inc");
-    CustomerRepository::insert(&*ctx.store, std::slice::from_ref(&c2)).await.unwrap();
+    CustomerRepository::insert(&*ctx.store, std::slice::from_ref(&c2), &[]).await.unwrap();
     let runs = vec![
         run(ctx, &c, "essential-eight", 0),
         run(ctx, &c2, "nist-csf", 1),
@@ -203,8 +204,11 @@ async fn deleting_a_customer_removes_its_runs_but_keeps_the_units_used(ctx: &Ctx
     let r = run(ctx, &c, "essential-eight", 0);
     ctx.store.create(&batch(&p, RunLimit::Limited(5), vec![r.clone()])).await.unwrap();
     let (other, _) = setup(ctx).await;
-    assert!(!CustomerRepository::delete(&*ctx.store, &other, &c.id).await.unwrap(), "another partner cannot delete it");
-    assert!(CustomerRepository::delete(&*ctx.store, &p, &c.id).await.unwrap());
+    assert!(
+        !CustomerRepository::delete(&*ctx.store, &other, &c.id, &ctx.event(EventType::CustomerDeleted)).await.unwrap(),
+        "another partner cannot delete it"
+    );
+    assert!(CustomerRepository::delete(&*ctx.store, &p, &c.id, &ctx.event(EventType::CustomerDeleted)).await.unwrap());
     assert_eq!(RunRepository::get(&*ctx.store, &p, &r.id).await.unwrap(), None);
     assert_eq!(units(ctx, &p).await, 1);
     assert_eq!(PartnerRepository::usage(&*ctx.store, &p, Month::containing(NOW)).await.unwrap().customers_count, 0);

@@ -83,6 +83,33 @@ impl Ctx {
         p
     }
 
+    /// An event of `kind` with a fresh id, for repository calls that record one.
+    pub fn event(&self, kind: partnerd_domain::event::EventType) -> partnerd_domain::event::Event {
+        partnerd_domain::event::Event::new(partnerd_domain::ids::EventId::generate(&self.ids), kind, NOW)
+    }
+
+    /// The outbox as stored: `(type, to_distributor, data)` per event, oldest first.
+    pub async fn outbox(&self) -> Vec<(String, Option<String>, String)> {
+        self.outbox_rows("SELECT type, to_distributor, data FROM events ORDER BY occurred_at, id").await
+    }
+
+    /// `(type, to_partner, data)` per event, oldest first.
+    pub async fn partner_outbox(&self) -> Vec<(String, Option<String>, String)> {
+        self.outbox_rows("SELECT type, to_partner, data FROM events ORDER BY occurred_at, id").await
+    }
+
+    async fn outbox_rows(&self, sql: &str) -> Vec<(String, Option<String>, String)> {
+        use sea_orm::ConnectionTrait;
+        let raw = sea_orm::Database::connect(self.db.url()).await.unwrap();
+        let rows = raw.query_all_raw(sea_orm::Statement::from_string(raw.get_database_backend(), sql)).await.unwrap();
+        let out = rows
+            .iter()
+            .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap()))
+            .collect();
+        raw.close().await.unwrap();
+        out
+    }
+
     pub fn ids(&self) -> &dyn IdGenerator {
         &self.ids
     }
