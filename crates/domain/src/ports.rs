@@ -91,11 +91,35 @@ pub enum RevokeKeyError {
     Internal(#[from] InfraError),
 }
 
+/// The event to record for each slot a new key may land in (a `key.created` event names its
+/// slot, and which slot is free is only known inside the insert's transaction).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotEvents {
+    first: Option<Event>,
+    second: Option<Event>,
+}
+
+impl SlotEvents {
+    /// No events (keys of accounts whose endpoints receive no key events).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn new(mut event_for: impl FnMut(KeySlot) -> Event) -> Self {
+        Self { first: Some(event_for(KeySlot::FIRST)), second: Some(event_for(KeySlot::SECOND)) }
+    }
+
+    pub fn for_slot(&self, slot: KeySlot) -> Option<&Event> {
+        if slot == KeySlot::FIRST { self.first.as_ref() } else { self.second.as_ref() }
+    }
+}
+
 /// API keys, stored only as hashes.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait KeyRepository: Send + Sync {
-    /// Stores `hash` as an active key in the owner's lowest free slot and returns the slot.
+    /// Stores `hash` as an active key in the owner's lowest free slot and returns the slot,
+    /// recording the event `events` holds for that slot in the same transaction.
     /// Atomic: an owner never holds more than [`KeySlot::MAX_ACTIVE`] active keys, however many
     /// inserts race (`SlotsFull` for the losers).
     async fn insert_in_free_slot(
@@ -103,6 +127,7 @@ pub trait KeyRepository: Send + Sync {
         owner: &KeyOwner,
         hash: &KeyHash,
         now: OffsetDateTime,
+        events: &SlotEvents,
     ) -> Result<KeySlot, KeyInsertError>;
 
     /// Revokes every active key of `owner` and stores `hash` in slot 1, in one transaction.
@@ -110,7 +135,14 @@ pub trait KeyRepository: Send + Sync {
 
     /// Revokes the owner's active key in `slot`. Atomic per owner: concurrent revocations of
     /// both slots never leave the owner with no active key (`LastKey` for the one that would).
-    async fn revoke_slot(&self, owner: &KeyOwner, slot: KeySlot, now: OffsetDateTime) -> Result<(), RevokeKeyError>;
+    /// Records `event`, when given, in the same transaction as the revocation.
+    async fn revoke_slot(
+        &self,
+        owner: &KeyOwner,
+        slot: KeySlot,
+        now: OffsetDateTime,
+        event: Option<Event>,
+    ) -> Result<(), RevokeKeyError>;
 
     /// The active (not revoked) key with this hash, if any, and its owner's status, read in one
     /// statement so a revoke or a suspension is seen by the very next request.

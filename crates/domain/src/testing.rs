@@ -20,7 +20,7 @@ use crate::ports::{
     KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, ManagedPartnerRepository, Page, Paged,
     PartnerListing, PartnerRepository, PartnerTransition, PartnerUsage, PartnerUsageRow, PlanChange,
     PlanChangeRepository, Principal, ReservePlanChangeError, RevokeKeyError, RunBatch, RunBatchOutcome, RunRepository,
-    WorkerRepository,
+    SlotEvents, WorkerRepository,
 };
 use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
@@ -151,11 +151,13 @@ impl KeyRepository for InMemoryStore {
         owner: &KeyOwner,
         hash: &KeyHash,
         _now: OffsetDateTime,
+        events: &SlotEvents,
     ) -> Result<KeySlot, KeyInsertError> {
         let mut state = self.state.lock().unwrap();
         let taken = state.active_slots(owner);
         let slot = KeySlot::ALL.into_iter().find(|s| !taken.contains(s)).ok_or(KeyInsertError::SlotsFull)?;
         state.add_key(owner.clone(), slot, hash.clone());
+        state.events.extend(events.for_slot(slot).cloned());
         Ok(slot)
     }
 
@@ -166,7 +168,13 @@ impl KeyRepository for InMemoryStore {
         Ok(())
     }
 
-    async fn revoke_slot(&self, owner: &KeyOwner, slot: KeySlot, _now: OffsetDateTime) -> Result<(), RevokeKeyError> {
+    async fn revoke_slot(
+        &self,
+        owner: &KeyOwner,
+        slot: KeySlot,
+        _now: OffsetDateTime,
+        event: Option<Event>,
+    ) -> Result<(), RevokeKeyError> {
         let mut state = self.state.lock().unwrap();
         let active = state.active_slots(owner);
         if !active.contains(&slot) {
@@ -176,6 +184,7 @@ impl KeyRepository for InMemoryStore {
             return Err(RevokeKeyError::LastKey);
         }
         state.keys.iter_mut().filter(|k| &k.owner == owner && k.slot == slot).for_each(|k| k.revoked = true);
+        state.events.extend(event);
         Ok(())
     }
 

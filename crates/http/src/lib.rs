@@ -76,7 +76,7 @@ impl AppState {
                 clock.clone(),
                 ids.clone(),
             )),
-            keys: Arc::new(KeyService::new(s.clone(), clock.clone(), keys.clone())),
+            keys: Arc::new(KeyService::new(s.clone(), clock.clone(), keys.clone(), ids.clone())),
             plans: Arc::new(PlanService::new(
                 s.clone(),
                 s.clone(),

@@ -4,6 +4,7 @@
 
 use partnerd_domain::keys::{ApiKey, KeyKind, KeyOwner};
 use partnerd_domain::ports::KeyRepository;
+use partnerd_domain::ports::SlotEvents;
 use partnerd_http::{HttpConfig, RateLimits};
 use serde_json::json;
 
@@ -51,7 +52,10 @@ async fn a_rate_limited_request_changes_nothing_and_other_keys_are_unaffected() 
     let (_, other_partners_key) = app.partner_on("professional").await;
     // The same partner's second key has its own allowance: the limit is per key.
     let second = ApiKey::generate(KeyKind::Partner, &app.ids);
-    app.store.insert_in_free_slot(&KeyOwner::Partner(partner_row.id.clone()), &second.hash(), NOW).await.unwrap();
+    app.store
+        .insert_in_free_slot(&KeyOwner::Partner(partner_row.id.clone()), &second.hash(), NOW, &SlotEvents::none())
+        .await
+        .unwrap();
     let partner = app.as_partner(&key);
     for _ in 0..3 {
         assert_eq!(partner.get("/v1/partner/customers").await.status, 200);

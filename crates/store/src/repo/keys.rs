@@ -1,11 +1,12 @@
 use async_trait::async_trait;
+use partnerd_domain::event::Event;
 use partnerd_domain::ids::{DistributorId, PartnerId, WorkerId};
 use partnerd_domain::keys::{KeyHash, KeyOwner, KeySlot};
-use partnerd_domain::ports::{InfraError, KeyInsertError, KeyRepository, Principal, RevokeKeyError};
+use partnerd_domain::ports::{InfraError, KeyInsertError, KeyRepository, Principal, RevokeKeyError, SlotEvents};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, SqlErr};
 use time::OffsetDateTime;
 
-use super::lock_owner;
+use super::{events, lock_owner};
 use crate::convert::{corrupt, infra, millis, status};
 use crate::{Store, db};
 
@@ -52,23 +53,32 @@ impl KeyRepository for Store {
         owner: &KeyOwner,
         hash: &KeyHash,
         now: OffsetDateTime,
+        events: &SlotEvents,
     ) -> Result<KeySlot, KeyInsertError> {
-        // One statement picks the lowest slot with no active key and fills it. Two racing inserts
-        // may pick the same slot; the partial unique index lets one win, and the loser looks again.
+        // One statement picks the lowest slot with no active key and fills it; its event goes in
+        // the same transaction. Two racing inserts may pick the same slot: the partial unique
+        // index lets one win, and the loser (whose transaction is then void) tries again.
         let sql = "INSERT INTO api_keys (key_hash, owner_kind, owner_id, slot, created_at) \
                    SELECT $1, $2, $3, s.slot, $4 FROM (SELECT 1 AS slot UNION ALL SELECT 2 AS slot) s \
                    WHERE NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.owner_kind = $2 AND k.owner_id = $3 \
                                      AND k.slot = s.slot AND k.revoked_at IS NULL) \
                    ORDER BY s.slot LIMIT 1 RETURNING slot";
         for _ in 0..SLOT_RACE_RETRIES {
+            let txn = self.db.begin_write().await.map_err(infra)?;
             let values = [hash.as_str().into(), owner_kind(owner).into(), owner.id().into(), millis(now).into()];
-            match self.db.writer().query_one_raw(self.db.stmt(sql, values)).await {
+            match txn.query_one_raw(self.db.stmt(sql, values)).await {
                 Ok(Some(row)) => {
                     let slot: i16 = row.try_get_by_index(0).map_err(infra)?;
-                    return KeySlot::new(slot.into()).ok_or_else(|| corrupt("slot out of range").into());
+                    let slot = KeySlot::new(slot.into()).ok_or_else(|| corrupt("slot out of range"))?;
+                    if let Some(event) = events.for_slot(slot) {
+                        events::record(&txn, event).await?;
+                    }
+                    txn.commit().await.map_err(infra)?;
+                    return Ok(slot);
                 }
                 Ok(None) => return Err(KeyInsertError::SlotsFull),
                 Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    txn.rollback().await.map_err(infra)?;
                     continue;
                 }
                 Err(e) => return Err(infra(e).into()),
@@ -88,7 +98,13 @@ impl KeyRepository for Store {
         txn.commit().await.map_err(infra)
     }
 
-    async fn revoke_slot(&self, owner: &KeyOwner, slot: KeySlot, now: OffsetDateTime) -> Result<(), RevokeKeyError> {
+    async fn revoke_slot(
+        &self,
+        owner: &KeyOwner,
+        slot: KeySlot,
+        now: OffsetDateTime,
+        event: Option<Event>,
+    ) -> Result<(), RevokeKeyError> {
         let txn = self.db.begin_write().await.map_err(infra)?;
         lock_owner(&txn, owner).await.map_err(infra)?;
         let sql = "SELECT slot FROM api_keys WHERE owner_kind = $1 AND owner_id = $2 AND revoked_at IS NULL";
@@ -105,6 +121,9 @@ impl KeyRepository for Store {
                       WHERE owner_kind = $2 AND owner_id = $3 AND slot = $4 AND revoked_at IS NULL";
         let values = [millis(now).into(), owner_kind(owner).into(), owner.id().into(), i16::from(slot.get()).into()];
         txn.execute_raw(self.db.stmt(revoke, values)).await.map_err(infra)?;
+        if let Some(event) = &event {
+            events::record(&txn, event).await?;
+        }
         txn.commit().await.map_err(infra)?;
         Ok(())
     }

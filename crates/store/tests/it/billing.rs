@@ -1,3 +1,4 @@
+use partnerd_domain::ports::SlotEvents;
 use std::sync::Arc;
 
 use partnerd_domain::billing::{Money, ProrationKind, ProrationLine, Subscription};
@@ -119,7 +120,12 @@ async fn concurrent_revocations_never_leave_an_account_without_a_key(ctx: &Ctx) 
         let owner = KeyOwner::Partner(p.id.clone());
         for _ in 0..2 {
             ctx.store
-                .insert_in_free_slot(&owner, &ApiKey::generate(KeyKind::Partner, &ctx.ids).hash(), NOW)
+                .insert_in_free_slot(
+                    &owner,
+                    &ApiKey::generate(KeyKind::Partner, &ctx.ids).hash(),
+                    NOW,
+                    &SlotEvents::none(),
+                )
                 .await
                 .unwrap();
         }
@@ -127,7 +133,7 @@ async fn concurrent_revocations_never_leave_an_account_without_a_key(ctx: &Ctx) 
             .into_iter()
             .map(|slot| {
                 let (store, owner) = (Arc::clone(&ctx.store), owner.clone());
-                tokio::spawn(async move { store.revoke_slot(&owner, slot, NOW).await })
+                tokio::spawn(async move { store.revoke_slot(&owner, slot, NOW, None).await })
             })
             .collect();
         let mut outcomes = Vec::new();
@@ -143,7 +149,7 @@ async fn concurrent_revocations_never_leave_an_account_without_a_key(ctx: &Ctx) 
     }
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
-    assert!(matches!(ctx.store.revoke_slot(&owner, KeySlot::FIRST, NOW).await, Err(RevokeKeyError::EmptySlot)));
+    assert!(matches!(ctx.store.revoke_slot(&owner, KeySlot::FIRST, NOW, None).await, Err(RevokeKeyError::EmptySlot)));
 }
 
 async fn a_change_prorated_from_replaced_terms_or_during_another_change_conflicts(ctx: &Ctx) {

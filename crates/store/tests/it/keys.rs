@@ -1,3 +1,4 @@
+use partnerd_domain::ports::SlotEvents;
 use std::sync::Arc;
 
 use partnerd_domain::keys::{ApiKey, KeyKind, KeyOwner, KeySlot};
@@ -13,6 +14,7 @@ on_both_backends!(
     reissue_revokes_every_key_and_fills_slot_one,
     find_principal_sees_owner_status_and_ignores_revoked_keys,
     the_keys_table_holds_no_plaintext,
+    key_events_commit_with_the_key_for_the_slot_it_took,
 );
 
 fn key(kind: KeyKind, ids: &SequentialIds) -> ApiKey {
@@ -22,23 +24,29 @@ fn key(kind: KeyKind, ids: &SequentialIds) -> ApiKey {
 async fn keys_fill_the_lowest_free_slot_then_refuse(ctx: &Ctx) {
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
-    let first = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
+    let first =
+        ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &SlotEvents::none()).await;
     assert_eq!(first.unwrap(), KeySlot::FIRST);
-    let second = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
+    let second =
+        ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &SlotEvents::none()).await;
     assert_eq!(second.unwrap(), KeySlot::SECOND);
-    let third = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
+    let third =
+        ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &SlotEvents::none()).await;
     assert!(matches!(third, Err(KeyInsertError::SlotsFull)));
 }
 
 async fn concurrent_inserts_never_exceed_two_active_keys(ctx: &Ctx) {
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
-    ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await.unwrap();
+    ctx.store
+        .insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &SlotEvents::none())
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (store, owner) = (Arc::clone(&ctx.store), owner.clone());
             let hash = key(KeyKind::Partner, &ctx.ids).hash();
-            tokio::spawn(async move { store.insert_in_free_slot(&owner, &hash, NOW).await })
+            tokio::spawn(async move { store.insert_in_free_slot(&owner, &hash, NOW, &SlotEvents::none()).await })
         })
         .collect();
     let mut created = 0;
@@ -60,14 +68,15 @@ async fn reissue_revokes_every_key_and_fills_slot_one(ctx: &Ctx) {
     let owner = KeyOwner::Partner(p.id.clone());
     let (a, b, fresh) =
         (key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids));
-    ctx.store.insert_in_free_slot(&owner, &a.hash(), NOW).await.unwrap();
-    ctx.store.insert_in_free_slot(&owner, &b.hash(), NOW).await.unwrap();
+    ctx.store.insert_in_free_slot(&owner, &a.hash(), NOW, &SlotEvents::none()).await.unwrap();
+    ctx.store.insert_in_free_slot(&owner, &b.hash(), NOW, &SlotEvents::none()).await.unwrap();
     ctx.store.reissue(&owner, &fresh.hash(), NOW).await.unwrap();
     assert_eq!(ctx.store.find_principal(&a.hash()).await.unwrap(), None);
     assert_eq!(ctx.store.find_principal(&b.hash()).await.unwrap(), None);
     let principal = ctx.store.find_principal(&fresh.hash()).await.unwrap().unwrap();
     assert_eq!((principal.owner, principal.slot), (owner.clone(), KeySlot::FIRST));
-    let next = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW).await;
+    let next =
+        ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &SlotEvents::none()).await;
     assert_eq!(next.unwrap(), KeySlot::SECOND);
 }
 
@@ -77,7 +86,7 @@ async fn find_principal_sees_owner_status_and_ignores_revoked_keys(ctx: &Ctx) {
     let d = ctx.distributor().await;
     let owner = KeyOwner::Distributor(d.id.clone());
     let k = key(KeyKind::Distributor, &ctx.ids);
-    ctx.store.insert_in_free_slot(&owner, &k.hash(), NOW).await.unwrap();
+    ctx.store.insert_in_free_slot(&owner, &k.hash(), NOW, &SlotEvents::none()).await.unwrap();
     let found = ctx.store.find_principal(&k.hash()).await.unwrap().unwrap();
     assert_eq!((found.owner.clone(), found.owner_status), (owner.clone(), AccountStatus::Active));
     assert_eq!(found.stored_hash, k.hash());
@@ -92,7 +101,7 @@ async fn the_keys_table_holds_no_plaintext(ctx: &Ctx) {
     let p = ctx.partner(None).await;
     let owner = KeyOwner::Partner(p.id.clone());
     let secret = key(KeyKind::Partner, &ctx.ids);
-    ctx.store.insert_in_free_slot(&owner, &secret.hash(), NOW).await.unwrap();
+    ctx.store.insert_in_free_slot(&owner, &secret.hash(), NOW, &SlotEvents::none()).await.unwrap();
     let raw = Database::connect(ctx.db.url()).await.unwrap();
     let sql = "SELECT key_hash, owner_kind, owner_id FROM api_keys";
     let rows = raw.query_all_raw(sea_orm::Statement::from_string(raw.get_database_backend(), sql)).await.unwrap();
@@ -102,4 +111,35 @@ async fn the_keys_table_holds_no_plaintext(ctx: &Ctx) {
     assert_eq!(columns, [vec![secret.hash().as_str().to_owned(), "partner".to_owned(), p.id.to_string()]]);
     assert!(columns.iter().flatten().all(|c| !c.contains(body)), "a key's body was stored");
     raw.close().await.unwrap();
+}
+
+async fn key_events_commit_with_the_key_for_the_slot_it_took(ctx: &Ctx) {
+    use partnerd_domain::event::{Event, EventType};
+    let p = ctx.partner(None).await;
+    let owner = KeyOwner::Partner(p.id.clone());
+    let events = |ctx: &Ctx| {
+        SlotEvents::new(|slot| {
+            ctx.event(EventType::KeyCreated).to_partner(p.id.clone()).with("slot", i64::from(slot.get()))
+        })
+    };
+    ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &events(ctx)).await.unwrap();
+    ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &events(ctx)).await.unwrap();
+    let full = ctx.store.insert_in_free_slot(&owner, &key(KeyKind::Partner, &ctx.ids).hash(), NOW, &events(ctx)).await;
+    assert!(matches!(full, Err(KeyInsertError::SlotsFull)));
+    let revoked: Event = ctx.event(EventType::KeyRevoked).to_partner(p.id.clone()).with("slot", 2);
+    ctx.store.revoke_slot(&owner, KeySlot::SECOND, NOW, Some(revoked.clone())).await.unwrap();
+    let refused = ctx.store.revoke_slot(&owner, KeySlot::FIRST, NOW, Some(ctx.event(EventType::KeyRevoked))).await;
+    assert!(matches!(refused, Err(partnerd_domain::ports::RevokeKeyError::LastKey)));
+    let outbox = ctx.partner_outbox().await;
+    let slots: Vec<(String, i64)> = outbox
+        .iter()
+        .map(|(t, _, data)| {
+            (t.clone(), serde_json::from_str::<serde_json::Value>(data).unwrap()["slot"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        slots,
+        [("key.created".to_owned(), 1), ("key.created".to_owned(), 2), ("key.revoked".to_owned(), 2)],
+        "one event per key that was stored or revoked, naming its slot; refusals record nothing"
+    );
 }

@@ -3,6 +3,7 @@ use partnerd_domain::catalog::{PlanId, RunLimit};
 use partnerd_domain::event::{Event, EventType};
 use partnerd_domain::ids::{EventId, PartnerId};
 use partnerd_domain::keys::{ApiKey, KeyKind, KeyOwner};
+use partnerd_domain::ports::SlotEvents;
 use partnerd_domain::ports::{
     CustomerRepository, KeyRepository, ManagedPartnerRepository, Page, PartnerTransition, RunBatch, RunRepository as _,
 };
@@ -53,7 +54,7 @@ async fn suspension_revokes_keys_and_records_the_event_in_one_transaction(ctx: &
     let owner = KeyOwner::Partner(p.id.clone());
     let keys = [ApiKey::generate(KeyKind::Partner, &ctx.ids), ApiKey::generate(KeyKind::Partner, &ctx.ids)];
     for k in &keys {
-        ctx.store.insert_in_free_slot(&owner, &k.hash(), NOW).await.unwrap();
+        ctx.store.insert_in_free_slot(&owner, &k.hash(), NOW, &SlotEvents::none()).await.unwrap();
     }
     let transition = PartnerTransition {
         partner: p.id.clone(),
