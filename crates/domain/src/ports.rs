@@ -260,6 +260,19 @@ pub struct RunBatch {
     pub month: Month,
     /// Runs in request order; every one belongs to `partner` and is `queued`.
     pub runs: Vec<Run>,
+    /// Usage thresholds of this month's limit, each with the event to record when the batch
+    /// takes the partner's usage to or past it for the first time this month.
+    pub thresholds: Vec<UsageThreshold>,
+}
+
+/// A point of the monthly limit worth announcing (80 % and 100 %).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageThreshold {
+    /// Per cent of the limit: 80 or 100.
+    pub percent: u8,
+    /// Units used at which it is reached.
+    pub units: u32,
+    pub event: Event,
 }
 
 /// What a batch created: the first `created` runs of the batch (in order) exist; the rest were
@@ -287,7 +300,8 @@ pub enum CreateRunsError {
 #[async_trait]
 pub trait RunRepository: Send + Sync {
     /// Creates as many of the batch's runs as the month's limit allows, in order, taking one
-    /// unit each, in one transaction. Atomic: however many batches race for one partner, the
+    /// unit each, in one transaction, with the event of every threshold the new usage reaches
+    /// that was not reached before this month (each is recorded once per partner and month). Atomic: however many batches race for one partner, the
     /// units used in a month never exceed `limit` (`used + n <= limit` under the partner's
     /// lock or the single writer).
     async fn create(&self, batch: &RunBatch) -> Result<RunBatchOutcome, CreateRunsError>;

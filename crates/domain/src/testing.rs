@@ -92,6 +92,7 @@ struct State {
     plan_changes: Vec<(PlanChange, ChangeState)>,
     ledger: Vec<(PlanChangeId, ProrationLine)>,
     events: Vec<Event>,
+    thresholds: Vec<(PartnerId, Month, u8)>,
 }
 
 impl State {
@@ -368,6 +369,13 @@ impl RunRepository for InMemoryStore {
             }
         }
         state.usage.insert((batch.partner.clone(), batch.month), used);
+        for t in &batch.thresholds {
+            let key = (batch.partner.clone(), batch.month, t.percent);
+            if used >= t.units && !state.thresholds.contains(&key) {
+                state.thresholds.push(key);
+                state.events.push(t.event.clone());
+            }
+        }
         Ok(outcome)
     }
 

@@ -69,6 +69,10 @@ impl MigratorTrait for Migrator {
                 name: "m0003_partner_lifecycle_and_events",
                 sql: include_str!("migrations/0003_partner_lifecycle_and_events.sql"),
             }),
+            Box::new(SqlMigration {
+                name: "m0004_usage_thresholds",
+                sql: include_str!("migrations/0004_usage_thresholds.sql"),
+            }),
         ]
     }
 }

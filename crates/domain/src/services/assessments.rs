@@ -2,9 +2,11 @@ use std::sync::Arc;
 
 use crate::account::Partner;
 use crate::catalog::{Catalog, ProductId, RunLimit};
-use crate::ids::{CustomerId, PartnerId, RunId};
+use crate::event::{Event, EventType};
+use crate::ids::{CustomerId, EventId, PartnerId, RunId};
 use crate::ports::{
     Clock, CreateRunsError, IdGenerator, InfraError, Page, Paged, PartnerRepository, RunBatch, RunRepository,
+    UsageThreshold,
 };
 use crate::run::{MaturityTarget, Run, RunFilter, RunStatus, RunView};
 use crate::values::{FieldError, Month};
@@ -170,6 +172,34 @@ impl AssessmentService {
         Ok(Order { product, maturity })
     }
 
+    /// The 80 % and 100 % points of a limited plan, each with its `usage.threshold_reached`
+    /// event for the partner and its distributor.
+    fn thresholds(
+        &self,
+        partner: &Partner,
+        limit: RunLimit,
+        month: Month,
+        now: time::OffsetDateTime,
+    ) -> Vec<UsageThreshold> {
+        let RunLimit::Limited(limit) = limit else { return Vec::new() };
+        [80u8, 100]
+            .into_iter()
+            .map(|percent| {
+                // The first whole number of runs at or past the percentage (at least one run).
+                let units = (u64::from(limit) * u64::from(percent)).div_ceil(100).max(1) as u32;
+                let event = Event::new(EventId::generate(&*self.ids), EventType::UsageThresholdReached, now)
+                    .to_partner(partner.id.clone())
+                    .to_distributor(partner.distributor_id.clone())
+                    .with("partnerId", partner.id.to_string())
+                    .with("month", month.to_string())
+                    .with("threshold", i64::from(percent))
+                    .with("runsUsed", i64::from(units))
+                    .with("runsLimit", i64::from(limit));
+                UsageThreshold { percent, units, event }
+            })
+            .collect()
+    }
+
     async fn active_partner(&self, partner: &PartnerId) -> Result<Partner, AssessmentError> {
         let p = self.partners.get(partner).await?.ok_or(AssessmentError::PartnerNotFound)?;
         if !p.status.is_active() {
@@ -222,6 +252,7 @@ impl AssessmentService {
                 limit,
                 month,
                 runs: runs.iter().flatten().cloned().collect(),
+                thresholds: self.thresholds(&partner, limit, month, now),
             };
             let outcome = match self.runs.create(&batch).await {
                 Ok(outcome) => outcome,
@@ -405,5 +436,35 @@ mod tests {
         let other = f.service.list(&f.partner, query(None, None, Some("not-an-id")), &Page::default()).await.unwrap();
         assert!(other.items.is_empty());
         let _ = CustomerRepository::list(&*f.store, &f.partner, &Page::default()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn usage_thresholds_are_announced_at_80_and_100_per_cent_once_each() {
+        use crate::event::EventValue;
+        let f = fixture("starter", AccountStatus::Active, 1).await;
+        let c = f.customers[0].clone();
+        let threshold_events = || {
+            f.store
+                .events()
+                .into_iter()
+                .filter(|e| e.event_type == EventType::UsageThresholdReached)
+                .map(|e| e.data.iter().find(|(k, _)| k == "threshold").map(|(_, v)| v.clone()))
+                .collect::<Vec<_>>()
+        };
+        f.service.trigger_many(&f.partner, "essential-eight", None, vec![c.clone(); 39]).await.unwrap();
+        assert!(threshold_events().is_empty(), "39 of 50 reaches nothing");
+        f.service.trigger(&f.partner, trigger(&c, "essential-eight", None)).await.unwrap();
+        assert_eq!(threshold_events(), [Some(EventValue::Int(80))], "the 40th run reaches 80 %");
+        f.service.trigger_many(&f.partner, "essential-eight", None, vec![c.clone(); 20]).await.unwrap();
+        assert!(f.service.trigger(&f.partner, trigger(&c, "essential-eight", None)).await.is_err());
+        assert_eq!(threshold_events(), [Some(EventValue::Int(80)), Some(EventValue::Int(100))]);
+    }
+
+    #[tokio::test]
+    async fn unlimited_plans_have_no_thresholds() {
+        let f = fixture("enterprise", AccountStatus::Active, 1).await;
+        let c = f.customers[0].clone();
+        f.service.trigger_many(&f.partner, "essential-eight", None, vec![c; 50]).await.unwrap();
+        assert!(f.store.events().iter().all(|e| e.event_type != EventType::UsageThresholdReached));
     }
 }

@@ -9,7 +9,7 @@ use partnerd_domain::run::{MaturityTarget, Run, RunFilter, RunResult, RunView};
 use partnerd_domain::values::Month;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, IntoActiveModel, Value};
 
-use super::lock_owner;
+use super::{events, lock_owner};
 use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
 use crate::entity::run;
@@ -172,7 +172,23 @@ impl RunRepository for Store {
                        ON CONFLICT (partner_id, month) DO UPDATE SET used = run_usage.used + excluded.used";
             let values = [batch.partner.as_str().into(), batch.month.to_string().into(), (granted.len() as i64).into()];
             txn.execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
+            let used_after = used_before + granted.len() as i64;
             run::Entity::insert_many(granted).exec(&txn).await.map_err(infra)?;
+            // Thresholds this batch reached: each is announced once per partner and month (the
+            // row's primary key decides, inside this transaction).
+            for t in batch.thresholds.iter().filter(|t| used_after >= i64::from(t.units)) {
+                let sql = "INSERT INTO usage_thresholds (partner_id, month, threshold, reached_at) \
+                           VALUES ($1, $2, $3, $4) ON CONFLICT (partner_id, month, threshold) DO NOTHING";
+                let values = [
+                    batch.partner.as_str().into(),
+                    batch.month.to_string().into(),
+                    i16::from(t.percent).into(),
+                    millis(t.event.occurred_at).into(),
+                ];
+                if txn.execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?.rows_affected() == 1 {
+                    events::record(&txn, &t.event).await?;
+                }
+            }
         }
         txn.commit().await.map_err(infra)?;
         Ok(outcome)

@@ -134,6 +134,7 @@ async fn the_usage_report_counts_units_and_customers_per_partner(ctx: &Ctx) {
         limit: RunLimit::Limited(200),
         month: Month::containing(NOW),
         runs: (0..3).map(run).collect(),
+        thresholds: vec![],
     };
     ctx.store.create(&batch).await.unwrap();
     let rows = ManagedPartnerRepository::usage(&*ctx.store, &d.id, Month::containing(NOW)).await.unwrap();

@@ -20,6 +20,7 @@ on_both_backends!(
     runs_for_other_partners_customers_are_refused,
     listing_filters_pages_and_orders_newest_first,
     deleting_a_customer_removes_its_runs_but_keeps_the_units_used,
+    usage_thresholds_are_announced_once_each_with_the_runs_that_reach_them,
 );
 
 pub fn customer(ctx: &Ctx, partner: &PartnerId, name: &str) -> Customer {
@@ -60,6 +61,7 @@ fn batch(partner: &PartnerId, limit: RunLimit, runs: Vec<Run>) -> RunBatch {
         limit,
         month: Month::containing(NOW),
         runs,
+        thresholds: vec![],
     }
 }
 
@@ -212,4 +214,39 @@ async fn deleting_a_customer_removes_its_runs_but_keeps_the_units_used(ctx: &Ctx
     assert_eq!(RunRepository::get(&*ctx.store, &p, &r.id).await.unwrap(), None);
     assert_eq!(units(ctx, &p).await, 1);
     assert_eq!(PartnerRepository::usage(&*ctx.store, &p, Month::containing(NOW)).await.unwrap().customers_count, 0);
+}
+
+async fn usage_thresholds_are_announced_once_each_with_the_runs_that_reach_them(ctx: &Ctx) {
+    use partnerd_domain::ports::UsageThreshold;
+    let (p, c) = setup(ctx).await;
+    let thresholds = |ctx: &Ctx| {
+        [(80u8, 8u32), (100, 10)]
+            .map(|(percent, units)| UsageThreshold {
+                percent,
+                units,
+                event: ctx
+                    .event(EventType::UsageThresholdReached)
+                    .to_partner(p.clone())
+                    .with("threshold", i64::from(percent)),
+            })
+            .to_vec()
+    };
+    let mut b = batch(&p, RunLimit::Limited(10), (0..7).map(|i| run(ctx, &c, "essential-eight", i)).collect());
+    b.thresholds = thresholds(ctx);
+    ctx.store.create(&b).await.unwrap();
+    assert!(ctx.partner_outbox().await.is_empty(), "7 of 10 reaches nothing");
+    let mut b = batch(&p, RunLimit::Limited(10), (0..5).map(|i| run(ctx, &c, "essential-eight", 10 + i)).collect());
+    b.thresholds = thresholds(ctx);
+    let outcome = ctx.store.create(&b).await.unwrap();
+    assert_eq!((outcome.created.len(), outcome.over_limit.len()), (3, 2));
+    let mut b = batch(&p, RunLimit::Limited(10), vec![run(ctx, &c, "essential-eight", 20)]);
+    b.thresholds = thresholds(ctx);
+    ctx.store.create(&b).await.unwrap();
+    let reached: Vec<i64> = ctx
+        .partner_outbox()
+        .await
+        .iter()
+        .map(|(_, _, data)| serde_json::from_str::<serde_json::Value>(data).unwrap()["threshold"].as_i64().unwrap())
+        .collect();
+    assert_eq!(reached, [80, 100], "both crossed by one batch, each announced once");
 }
