@@ -5,10 +5,9 @@ use partnerd_domain::ids::{CustomerId, PartnerId};
 use partnerd_domain::keys::KeyOwner;
 use partnerd_domain::ports::{CustomerRepository, InfraError, Page, Paged};
 use partnerd_domain::values::{DisplayName, Email, TenantId};
-use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::{events, lock_owner};
+use super::{events, lock_owner, oldest_first};
 use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
 use crate::entity::customer;
@@ -73,31 +72,11 @@ impl CustomerRepository for Store {
     }
 
     async fn list(&self, partner: &PartnerId, page: &Page) -> Result<Paged<Customer>, InfraError> {
-        let mut query = customer::Entity::find()
-            .filter(customer::Column::PartnerId.eq(partner.as_str()))
-            .order_by_asc(customer::Column::CreatedAt)
-            .order_by_asc(customer::Column::Id);
-        if let Some(after) = &page.starting_after {
-            let cursor = customer::Entity::find_by_id(after.as_str())
-                .filter(customer::Column::PartnerId.eq(partner.as_str()))
-                .one(self.db.reader())
+        let scope = customer::Entity::find().filter(customer::Column::PartnerId.eq(partner.as_str()));
+        let (rows, has_more) =
+            oldest_first(self.db.reader(), scope, customer::Column::CreatedAt, customer::Column::Id, page)
                 .await
                 .map_err(infra)?;
-            let Some(cursor) = cursor else { return Ok(Paged { items: vec![], has_more: false }) };
-            query = query.filter(
-                customer::Column::CreatedAt
-                    .gt(cursor.created_at)
-                    .or(customer::Column::CreatedAt.eq(cursor.created_at).and(customer::Column::Id.gt(cursor.id))),
-            );
-        }
-        if let Some(limit) = page.limit {
-            query = query.limit(u64::from(limit) + 1);
-        }
-        let mut rows = query.all(self.db.reader()).await.map_err(infra)?;
-        let has_more = page.limit.is_some_and(|l| rows.len() > l as usize);
-        if let Some(limit) = page.limit {
-            rows.truncate(limit as usize);
-        }
         Ok(Paged { items: rows.into_iter().map(to_customer).collect::<Result<_, _>>()?, has_more })
     }
 

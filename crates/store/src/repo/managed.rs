@@ -6,15 +6,11 @@ use partnerd_domain::ports::{
     InfraError, ManagedPartnerRepository, Page, Paged, PartnerListing, PartnerTransition, PartnerUsageRow,
 };
 use partnerd_domain::values::Month;
-use sea_orm::sea_query::ExprTrait;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, Value};
 
 use super::accounts::{partner_row, to_partner};
 use super::keys::insert_key;
-use super::{events, lock_owner};
+use super::{events, lock_owner, oldest_first};
 use crate::Store;
 use crate::convert::{corrupt, infra, millis, status};
 use crate::entity::partner;
@@ -36,34 +32,14 @@ impl ManagedPartnerRepository for Store {
         status: Option<AccountStatus>,
         page: &Page,
     ) -> Result<Paged<PartnerListing>, InfraError> {
-        let mut query = partner::Entity::find()
-            .filter(partner::Column::DistributorId.eq(distributor.as_str()))
-            .order_by_asc(partner::Column::CreatedAt)
-            .order_by_asc(partner::Column::Id);
+        let mut scope = partner::Entity::find().filter(partner::Column::DistributorId.eq(distributor.as_str()));
         if let Some(status) = status {
-            query = query.filter(partner::Column::Status.eq(status.as_str()));
+            scope = scope.filter(partner::Column::Status.eq(status.as_str()));
         }
-        if let Some(after) = &page.starting_after {
-            let cursor = partner::Entity::find_by_id(after.as_str())
-                .filter(partner::Column::DistributorId.eq(distributor.as_str()))
-                .one(self.db.reader())
+        let (rows, has_more) =
+            oldest_first(self.db.reader(), scope, partner::Column::CreatedAt, partner::Column::Id, page)
                 .await
                 .map_err(infra)?;
-            let Some(cursor) = cursor else { return Ok(Paged { items: vec![], has_more: false }) };
-            query = query.filter(
-                partner::Column::CreatedAt
-                    .gt(cursor.created_at)
-                    .or(partner::Column::CreatedAt.eq(cursor.created_at).and(partner::Column::Id.gt(cursor.id))),
-            );
-        }
-        if let Some(limit) = page.limit {
-            query = query.limit(u64::from(limit) + 1);
-        }
-        let mut rows = query.all(self.db.reader()).await.map_err(infra)?;
-        let has_more = page.limit.is_some_and(|l| rows.len() > l as usize);
-        if let Some(limit) = page.limit {
-            rows.truncate(limit as usize);
-        }
         // Customer counts for the whole page in one grouped query.
         let counts: std::collections::HashMap<String, i64> = if rows.is_empty() {
             Default::default()

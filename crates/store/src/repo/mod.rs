@@ -9,7 +9,12 @@ mod managed;
 mod runs;
 
 use partnerd_domain::keys::KeyOwner;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};
+use partnerd_domain::ports::Page;
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, ModelTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
+};
 
 use crate::db;
 
@@ -28,4 +33,31 @@ pub(crate) async fn lock_owner(txn: &DatabaseTransaction, owner: &KeyOwner) -> R
     let sql = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE");
     txn.execute_raw(db::stmt(DbBackend::Postgres, &sql, [owner.id().into()])).await?;
     Ok(())
+}
+
+/// Oldest-first keyset pagination over `(created, id)`. `scope` is the query already limited to
+/// the owner, so a cursor from another owner is not found and yields an empty page. Answers the
+/// rows and whether more follow.
+pub(crate) async fn oldest_first<E: EntityTrait>(
+    db: &DatabaseConnection,
+    scope: Select<E>,
+    created: E::Column,
+    id: E::Column,
+    page: &Page,
+) -> Result<(Vec<E::Model>, bool), DbErr> {
+    let mut query = scope.clone().order_by_asc(created).order_by_asc(id);
+    if let Some(after) = &page.starting_after {
+        let Some(cursor) = scope.filter(id.eq(after.as_str())).one(db).await? else { return Ok((vec![], false)) };
+        let (at, key) = (cursor.get(created), cursor.get(id));
+        query = query.filter(created.gt(at.clone()).or(created.eq(at).and(id.gt(key))));
+    }
+    if let Some(limit) = page.limit {
+        query = query.limit(u64::from(limit) + 1);
+    }
+    let mut rows = query.all(db).await?;
+    let has_more = page.limit.is_some_and(|l| rows.len() > l as usize);
+    if let Some(limit) = page.limit {
+        rows.truncate(limit as usize);
+    }
+    Ok((rows, has_more))
 }
