@@ -110,6 +110,32 @@ pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) 
     })
 }
 
+/// The items of a bulk body, each parsed on its own as `T`.
+pub struct ParsedItems<T> {
+    /// Items that parsed, in request order, with their index in the request.
+    pub parsed: Vec<(usize, T)>,
+    /// Items that did not: index, the item's `label_field` if it had one, and why.
+    pub failed: Vec<(usize, Option<String>, ApiError)>,
+}
+
+/// Parses each item of `items` (the array `prefix` of a bulk body) as `T`, so a malformed item
+/// fails alone, named `prefix[i].field`.
+pub fn parse_each<T: DeserializeOwned>(
+    items: Vec<serde_json::Value>,
+    prefix: &str,
+    label_field: &str,
+) -> ParsedItems<T> {
+    let mut out = ParsedItems { parsed: Vec::new(), failed: Vec::new() };
+    for (index, item) in items.into_iter().enumerate() {
+        let label = item.get(label_field).and_then(|v| v.as_str()).map(str::to_owned);
+        match parse_value::<T>(item, &format!("{prefix}[{index}]")) {
+            Ok(value) => out.parsed.push((index, value)),
+            Err(e) => out.failed.push((index, label, e)),
+        }
+    }
+    out
+}
+
 /// serde reports an absent field as "missing field `x`" at the path of its parent object, and an
 /// extra one as "unknown field `x`" at its own path.
 fn data_error(path: &str, message: &str) -> ApiError {

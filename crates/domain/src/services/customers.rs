@@ -5,6 +5,7 @@ use crate::event::{Event, EventType};
 use crate::ids::{CustomerId, EventId, PartnerId};
 use crate::ports::{Clock, CustomerRepository, IdGenerator, InfraError, Page, Paged, RunRepository};
 use crate::run::Run;
+use crate::services::bulk::{BulkItem, validate_each};
 use crate::values::FieldError;
 
 /// Most customers one bulk request may create.
@@ -24,13 +25,8 @@ pub enum CustomerError {
     Internal(#[from] InfraError),
 }
 
-/// One item of a bulk create: created with an id, or failed with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BulkCustomerResult {
-    pub index: usize,
-    pub name: Option<String>,
-    pub outcome: Result<CustomerId, FieldError>,
-}
+/// One item of a bulk create, labelled with the customer's name.
+pub type BulkCustomerResult = BulkItem<CustomerId>;
 
 /// A customer with its newest runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,20 +77,12 @@ impl CustomerService {
             return Err(CustomerError::TooMany { max: MAX_BULK_CUSTOMERS });
         }
         let now = self.clock.now();
-        let mut valid = Vec::new();
-        let results = drafts
-            .into_iter()
-            .enumerate()
-            .map(|(index, draft)| {
-                let name = draft.name.clone();
-                let outcome = draft.validate(CustomerId::generate(&*self.ids), partner.clone(), now).map(|c| {
-                    let id = c.id.clone();
-                    valid.push(c);
-                    id
-                });
-                BulkCustomerResult { index, name, outcome }
-            })
-            .collect();
+        let (results, valid) = validate_each(
+            drafts,
+            |d| d.name.clone(),
+            |d| d.validate(CustomerId::generate(&*self.ids), partner.clone(), now),
+            |c| c.id.clone(),
+        );
         if !valid.is_empty() {
             let events: Vec<Event> = valid.iter().map(|c| self.event(EventType::CustomerCreated, c)).collect();
             self.customers.insert(&valid, &events).await?;

@@ -12,6 +12,7 @@ use crate::ports::{
     Clock, IdGenerator, InfraError, KeyGenerator, ManagedPartnerRepository, Page, Paged, PartnerListing,
     PartnerRepository, PartnerTransition, PartnerUsageRow,
 };
+use crate::services::bulk::{BulkItem, validate_each};
 use crate::services::profile::UsageSummary;
 use crate::values::{BillingInterval, Currency, DisplayName, Email, FieldError, Month};
 
@@ -88,13 +89,8 @@ pub struct Suspension {
     pub reason: Option<String>,
 }
 
-/// One item of a bulk provisioning request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BulkPartnerResult {
-    pub index: usize,
-    pub company: Option<String>,
-    pub outcome: Result<PartnerId, FieldError>,
-}
+/// One item of a bulk provisioning request, labelled with the partner's company.
+pub type BulkPartnerResult = BulkItem<PartnerId>;
 
 /// The distributor's usage report for a month.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,20 +152,8 @@ impl DistributorService {
             return Err(DistributorError::TooMany { max: MAX_BULK_PARTNERS });
         }
         let now = self.clock.now();
-        let mut valid = Vec::new();
-        let results = drafts
-            .into_iter()
-            .enumerate()
-            .map(|(index, draft)| {
-                let company = draft.company.clone();
-                let outcome = self.validate(distributor, draft, now).map(|p| {
-                    let id = p.id.clone();
-                    valid.push(p);
-                    id
-                });
-                BulkPartnerResult { index, company, outcome }
-            })
-            .collect();
+        let (results, valid) =
+            validate_each(drafts, |d| d.company.clone(), |d| self.validate(distributor, d, now), |p| p.id.clone());
         if !valid.is_empty() {
             self.managed.insert(&valid).await?;
         }
@@ -195,14 +179,8 @@ impl DistributorService {
     /// The partner as `patch` would leave its profile fields (company, e-mail, name), checked
     /// but not stored. Plan and billing changes go through the plan service (proration, hourly
     /// allowance), so a caller can check everything before it changes anything.
-    pub async fn prepare_profile(
-        &self,
-        distributor: &DistributorId,
-        id: &str,
-        patch: &PartnerPatch,
-    ) -> Result<Partner, DistributorError> {
-        let mut partner = self.owned(distributor, id).await?;
-        let before = partner.clone();
+    pub fn prepare_profile(&self, current: &Partner, patch: &PartnerPatch) -> Result<Partner, DistributorError> {
+        let mut partner = current.clone();
         if let Some(company) = &patch.company {
             partner.company = FieldError::check("company", company, DisplayName::parse)?;
         }
@@ -212,7 +190,7 @@ impl DistributorService {
         if let Some(name) = &patch.name {
             partner.name = FieldError::check("name", name, DisplayName::parse)?;
         }
-        if partner != before {
+        if partner != *current {
             partner.updated_at = self.clock.now();
         }
         Ok(partner)

@@ -4,6 +4,7 @@
 mod admin;
 mod assessments;
 mod auth;
+mod bulk;
 mod customers;
 mod distributors;
 mod keys;
@@ -15,6 +16,7 @@ pub use assessments::{
     AssessmentError, AssessmentService, BulkRunFailure, BulkRunResult, MAX_BULK_RUNS, RunQuery, TriggerRequest,
 };
 pub use auth::{AuthError, AuthService};
+pub use bulk::BulkItem;
 pub use customers::{
     BulkCustomerResult, CustomerDetail, CustomerError, CustomerService, MAX_BULK_CUSTOMERS, RECENT_RUNS,
 };

@@ -1,11 +1,11 @@
 use partnerd_domain::customer::{Customer, CustomerDraft, CustomerPatch};
 use partnerd_domain::run::Run;
-use partnerd_domain::services::{BulkCustomerResult, CustomerDetail};
+use partnerd_domain::services::CustomerDetail;
 use partnerd_domain::values::Email;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::{ItemError, timestamp};
+use super::{BulkRow, ItemError, timestamp};
 use crate::ApiError;
 
 /// `POST …/customers` (also one item of `POST …/customers/bulk`).
@@ -223,29 +223,19 @@ pub struct BulkCustomersOut {
 }
 
 impl BulkCustomersOut {
-    /// Merges items that failed to parse (by index) with the service's results.
-    pub fn new(mut items: Vec<BulkCustomerItemOut>, results: Vec<BulkCustomerResult>, positions: &[usize]) -> Self {
-        for r in results {
-            let index = positions[r.index];
-            items.push(match r.outcome {
-                Ok(id) => BulkCustomerItemOut {
-                    index,
-                    id: Some(id.to_string()),
-                    name: r.name,
-                    status: "created",
-                    error: None,
-                },
-                Err(e) => BulkCustomerItemOut {
-                    index,
-                    id: None,
-                    name: r.name,
-                    status: "failed",
-                    error: Some(ApiError::from(e.within(&format!("customers[{index}]"))).into()),
-                },
-            });
-        }
-        items.sort_by_key(|i| i.index);
-        let created = items.iter().filter(|i| i.status == "created").count();
-        Self { created, failed: items.len() - created, customers: items }
+    pub fn new(rows: Vec<BulkRow>) -> Self {
+        let customers: Vec<BulkCustomerItemOut> = rows
+            .into_iter()
+            .map(|r| {
+                let (id, error) = match r.outcome {
+                    Ok(id) => (Some(id), None),
+                    Err(e) => (None, Some(e)),
+                };
+                let status = if id.is_some() { "created" } else { "failed" };
+                BulkCustomerItemOut { index: r.index, id, name: r.label, status, error }
+            })
+            .collect();
+        let created = customers.iter().filter(|i| i.id.is_some()).count();
+        Self { created, failed: customers.len() - created, customers }
     }
 }

@@ -1,13 +1,13 @@
 use partnerd_domain::account::Partner;
 use partnerd_domain::ports::PartnerListing;
 use partnerd_domain::services::{
-    Activation, BillingDraft, BulkPartnerResult, ManagedPartner, PartnerDraft, PartnerPatch, Suspension, UsageReport,
+    Activation, BillingDraft, ManagedPartner, PartnerDraft, PartnerPatch, Suspension, UsageReport,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::customers::{not_null, present};
-use super::{ItemError, PartnerUsageOut, timestamp};
+use super::{BulkRow, ItemError, PartnerUsageOut, timestamp};
 use crate::ApiError;
 
 /// `billing` on the wire: currency upper case, interval `monthly | quarterly | annual`.
@@ -390,30 +390,20 @@ pub struct BulkPartnersOut {
 }
 
 impl BulkPartnersOut {
-    /// Merges items that failed to parse with the service's results (`positions` maps the
-    /// service's indexes back to the request's).
-    pub fn new(mut items: Vec<BulkPartnerItemOut>, results: Vec<BulkPartnerResult>, positions: &[usize]) -> Self {
-        for r in results {
-            let index = positions[r.index];
-            items.push(match r.outcome {
-                Ok(id) => BulkPartnerItemOut {
-                    index,
-                    id: Some(id.to_string()),
-                    company: r.company,
-                    status: "pending",
-                    error: None,
-                },
-                Err(e) => BulkPartnerItemOut {
-                    index,
-                    id: None,
-                    company: r.company,
-                    status: "failed",
-                    error: Some(ApiError::from(e.within(&format!("partners[{index}]"))).into()),
-                },
-            });
-        }
-        items.sort_by_key(|i| i.index);
-        let created = items.iter().filter(|i| i.status == "pending").count();
-        Self { created, failed: items.len() - created, partners: items }
+    /// Provisioned items answer `pending`, the partner's status, as in the reference.
+    pub fn new(rows: Vec<BulkRow>) -> Self {
+        let partners: Vec<BulkPartnerItemOut> = rows
+            .into_iter()
+            .map(|r| {
+                let (id, error) = match r.outcome {
+                    Ok(id) => (Some(id), None),
+                    Err(e) => (None, Some(e)),
+                };
+                let status = if id.is_some() { "pending" } else { "failed" };
+                BulkPartnerItemOut { index: r.index, id, company: r.label, status, error }
+            })
+            .collect();
+        let created = partners.iter().filter(|i| i.id.is_some()).count();
+        Self { created, failed: partners.len() - created, partners }
     }
 }

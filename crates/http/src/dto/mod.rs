@@ -145,6 +145,38 @@ impl PageQuery {
     }
 }
 
+/// One row of a bulk answer: the item's index in the request, its label, and its new id or
+/// why it failed.
+#[derive(Debug)]
+pub struct BulkRow {
+    pub index: usize,
+    pub label: Option<String>,
+    pub outcome: Result<String, ItemError>,
+}
+
+/// Merges the items that failed to parse with the service's results (whose indexes count only
+/// the parsed items; `positions` maps them back to the request) into rows in request order.
+/// Validation errors are named inside their item: `prefix[i].field`.
+pub fn bulk_rows<Id: std::fmt::Display>(
+    failed: Vec<(usize, Option<String>, crate::ApiError)>,
+    results: Vec<partnerd_domain::services::BulkItem<Id>>,
+    positions: &[usize],
+    prefix: &str,
+) -> Vec<BulkRow> {
+    let mut rows: Vec<BulkRow> =
+        failed.into_iter().map(|(index, label, e)| BulkRow { index, label, outcome: Err(e.into()) }).collect();
+    for r in results {
+        let index = positions[r.index];
+        let outcome = r
+            .outcome
+            .map(|id| id.to_string())
+            .map_err(|e| crate::ApiError::from(e.within(&format!("{prefix}[{index}]"))).into());
+        rows.push(BulkRow { index, label: r.label, outcome });
+    }
+    rows.sort_by_key(|r| r.index);
+    rows
+}
+
 /// An item-level error inside a bulk response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemError {

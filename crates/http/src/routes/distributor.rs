@@ -5,7 +5,7 @@
 use actix_web::HttpResponse;
 use actix_web::web::{Data, Json, Path};
 use partnerd_domain::ports::Actor;
-use partnerd_domain::services::{PartnerPatch, PlanChangeError, PlanChangeRequest};
+use partnerd_domain::services::{PartnerDraft, PartnerPatch, PlanChangeError, PlanChangeRequest};
 
 use super::partner::{
     change_plan_for, create_customer_for, list_customers_for, list_runs_for, preview_plan_for, trigger_for,
@@ -13,13 +13,13 @@ use super::partner::{
 use crate::AppState;
 use crate::auth::DistributorAuth;
 use crate::dto::{
-    ActivatedOut, BulkPartnerItemOut, BulkPartnersIn, BulkPartnersOut, CustomerIn, CustomerListOut, CustomerOut,
-    DistributorMeOut, DistributorUsageReportOut, MonthQuery, PageQuery, PartnerCreatedOut, PartnerDetailOut, PartnerIn,
-    PartnerListOut, PartnerListQuery, PartnerPatchIn, PartnerUpdatedOut, PlanChangeIn, PlanChangeOut, PlanPreviewOut,
-    RunListOut, RunListQuery, RunQueuedOut, SuspendIn, SuspendedOut, TriggerIn,
+    ActivatedOut, BulkPartnersIn, BulkPartnersOut, CustomerIn, CustomerListOut, CustomerOut, DistributorMeOut,
+    DistributorUsageReportOut, MonthQuery, PageQuery, PartnerCreatedOut, PartnerDetailOut, PartnerIn, PartnerListOut,
+    PartnerListQuery, PartnerPatchIn, PartnerUpdatedOut, PlanChangeIn, PlanChangeOut, PlanPreviewOut, RunListOut,
+    RunListQuery, RunQueuedOut, SuspendIn, SuspendedOut, TriggerIn, bulk_rows,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, OptionalJson, parse_value};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson, parse_each};
 
 type Reply<T> = Result<T, ApiError>;
 
@@ -90,21 +90,11 @@ pub(crate) async fn bulk_create_partners(
     if body.partners.len() > max {
         return Err(ApiError::too_many(max));
     }
-    let (mut failed, mut drafts, mut positions) = (Vec::new(), Vec::new(), Vec::new());
-    for (index, item) in body.partners.into_iter().enumerate() {
-        let company = item.get("company").and_then(|c| c.as_str()).map(str::to_owned);
-        match parse_value::<PartnerIn>(item, &format!("partners[{index}]")) {
-            Ok(p) => {
-                positions.push(index);
-                drafts.push(p.into());
-            }
-            Err(e) => {
-                failed.push(BulkPartnerItemOut { index, id: None, company, status: "failed", error: Some(e.into()) })
-            }
-        }
-    }
+    let items = parse_each::<PartnerIn>(body.partners, "partners", "company");
+    let (positions, drafts): (Vec<usize>, Vec<PartnerDraft>) =
+        items.parsed.into_iter().map(|(index, p)| (index, p.into())).unzip();
     let results = state.distributors.create_many(&distributor, drafts).await?;
-    Ok(HttpResponse::Created().json(BulkPartnersOut::new(failed, results, &positions)))
+    Ok(HttpResponse::Created().json(BulkPartnersOut::new(bulk_rows(items.failed, results, &positions, "partners"))))
 }
 
 /// One of your partners with its billing and this month's usage.
@@ -143,7 +133,7 @@ pub(crate) async fn update_partner(
     // Check everything before changing anything: the profile fields, then the new terms (the
     // plan change itself may still be refused, so the profile is saved only after it).
     let current = state.distributors.owned(&distributor, &id).await?;
-    let updated = state.distributors.prepare_profile(&distributor, &id, &patch).await?;
+    let updated = state.distributors.prepare_profile(&current, &patch)?;
     let terms = (patch.plan.is_some() || patch.billing.is_some()).then(|| PlanChangeRequest {
         plan: patch.plan.clone().unwrap_or_else(|| current.plan().to_string()),
         billing: patch.billing.as_ref().and_then(|b| b.interval.clone()),

@@ -13,12 +13,12 @@ use partnerd_domain::services::RunQuery;
 use crate::AppState;
 use crate::auth::PartnerAuth;
 use crate::dto::{
-    BulkCustomerItemOut, BulkCustomersIn, BulkCustomersOut, BulkRunsOut, BulkTriggerIn, CustomerDetailOut, CustomerIn,
-    CustomerListOut, CustomerOut, CustomerPatchIn, KeyOut, PageQuery, PartnerMeOut, PlanChangeIn, PlanChangeOut,
-    PlanPreviewOut, ProductsOut, RunListOut, RunListQuery, RunOut, RunQueuedOut, TriggerIn,
+    BulkCustomersIn, BulkCustomersOut, BulkRunsOut, BulkTriggerIn, CustomerDetailOut, CustomerIn, CustomerListOut,
+    CustomerOut, CustomerPatchIn, KeyOut, PageQuery, PartnerMeOut, PlanChangeIn, PlanChangeOut, PlanPreviewOut,
+    ProductsOut, RunListOut, RunListQuery, RunOut, RunQueuedOut, TriggerIn, bulk_rows,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, parse_value};
+use crate::extract::{ApiJson, ApiQuery, parse_each};
 
 type Reply<T> = Result<T, ApiError>;
 
@@ -113,23 +113,11 @@ pub(crate) async fn bulk_create_customers(
         return Err(ApiError::too_many(max));
     }
     // Items that are not even customer-shaped fail here, one by one; the rest go to the service.
-    let mut failed = Vec::new();
-    let mut drafts: Vec<CustomerDraft> = Vec::new();
-    let mut positions = Vec::new();
-    for (index, item) in body.customers.into_iter().enumerate() {
-        let name = item.get("name").and_then(|n| n.as_str()).map(str::to_owned);
-        match parse_value::<CustomerIn>(item, &format!("customers[{index}]")) {
-            Ok(c) => {
-                positions.push(index);
-                drafts.push(c.into());
-            }
-            Err(e) => {
-                failed.push(BulkCustomerItemOut { index, id: None, name, status: "failed", error: Some(e.into()) })
-            }
-        }
-    }
+    let items = parse_each::<CustomerIn>(body.customers, "customers", "name");
+    let (positions, drafts): (Vec<usize>, Vec<CustomerDraft>) =
+        items.parsed.into_iter().map(|(index, c)| (index, c.into())).unzip();
     let results = state.customers.create_many(&partner, drafts).await?;
-    Ok(HttpResponse::Created().json(BulkCustomersOut::new(failed, results, &positions)))
+    Ok(HttpResponse::Created().json(BulkCustomersOut::new(bulk_rows(items.failed, results, &positions, "customers"))))
 }
 
 /// A customer with its receiver lists and its five most recent runs.
