@@ -5,6 +5,9 @@
 //! only creates and drops empty databases: every behaviour under test is reached through the
 //! binary's command line and its HTTP surface.
 
+pub mod receiver;
+pub mod verifier;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use partnerd_domain::values::{BillingInterval, Currency};
+use partnerd_domain::webhook::{RetrySchedule, parse_duration};
 
 #[derive(Debug, Parser)]
 #[command(name = "partnerd", version, about = "Channel-partner platform server")]
@@ -81,6 +83,41 @@ pub struct ServeArgs {
     /// Requests per minute per worker key (0 turns the limit off).
     #[arg(long, env = "PARTNERD_WORKER_RATE_LIMIT", default_value_t = 600)]
     pub worker_rate_limit: u32,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Webhook delivery (every `serve` process runs one dispatcher; they share the queue).
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Waits between delivery attempts; when they are used up the delivery is `failed`.
+    #[arg(
+        long = "webhook-retry-schedule",
+        env = "PARTNERD_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "1m,5m,30m,2h,12h",
+        value_parser = RetrySchedule::parse
+    )]
+    pub retry_schedule: RetrySchedule,
+
+    /// Let webhook URLs use http and reach loopback and private addresses (tests and closed
+    /// networks only).
+    #[arg(
+        long = "webhook-allow-private",
+        env = "PARTNERD_WEBHOOK_ALLOW_PRIVATE",
+        action = ArgAction::SetTrue,
+        value_parser = BoolishValueParser::new()
+    )]
+    pub allow_private: bool,
+
+    /// Longest one delivery attempt may take (the reference's 10 s).
+    #[arg(long = "webhook-timeout", env = "PARTNERD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Deliveries this process sends at once.
+    #[arg(long = "webhook-concurrency", env = "PARTNERD_WEBHOOK_CONCURRENCY", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
 }
 
 #[derive(Debug, Args)]

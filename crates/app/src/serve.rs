@@ -7,6 +7,7 @@ use partnerd_domain::keys::{ApiKey, KeyOwner};
 use partnerd_domain::services::NewPartner;
 use partnerd_domain::values::{BillingInterval, Currency};
 use partnerd_http::{HttpConfig, RateLimits};
+use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 use crate::wiring::{Platform, redact_url};
@@ -23,10 +24,16 @@ pub async fn serve(platform: Platform, args: &ServeArgs, listener: TcpListener) 
             worker: args.worker_rate_limit,
         },
     };
-    let server = partnerd_http::build(listener, platform.app_state(), config)?;
+    let server = partnerd_http::build(listener, platform.app_state(args.webhooks.allow_private), config)?;
+    let (stop_dispatcher, stopped) = watch::channel(false);
+    let dispatcher = tokio::spawn(platform.dispatcher(&args.webhooks)?.run(stopped));
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), backend = platform.store.backend_name(), "serving");
     println!("listening on http://{addr}");
-    server.await?;
+    let served = server.await;
+    // Attempts in flight finish (each within the webhook timeout) and record their outcome.
+    let _ = stop_dispatcher.send(true);
+    let _ = dispatcher.await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

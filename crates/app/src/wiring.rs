@@ -9,7 +9,11 @@ use partnerd_domain::services::AdminService;
 use partnerd_http::{AppState, Ports};
 use partnerd_store::{DbConfig, Store};
 
-use crate::cli::DatabaseArgs;
+use std::time::Duration;
+
+use partnerd_webhooks::{Dispatcher, DispatcherConfig};
+
+use crate::cli::{DatabaseArgs, WebhookArgs};
 use crate::system::{OsRandom, SystemClock};
 
 pub struct Platform {
@@ -48,7 +52,22 @@ impl Platform {
         )
     }
 
-    pub fn app_state(&self) -> AppState {
+    /// The webhook dispatcher of this process, over the shared delivery queue.
+    pub fn dispatcher(&self, args: &WebhookArgs) -> anyhow::Result<Arc<Dispatcher>> {
+        let config = DispatcherConfig {
+            schedule: args.retry_schedule.clone(),
+            allow_private: args.allow_private,
+            timeout: args.timeout,
+            concurrency: usize::from(args.concurrency),
+            lease: args.timeout + Duration::from_secs(50),
+            ..DispatcherConfig::default()
+        };
+        let dispatcher = Dispatcher::new(self.store.clone(), Arc::new(SystemClock), Arc::new(OsRandom), config)
+            .context("building the webhook HTTP client")?;
+        Ok(Arc::new(dispatcher))
+    }
+
+    pub fn app_state(&self, allow_private_webhooks: bool) -> AppState {
         let clock = Arc::new(SystemClock);
         AppState::over(Ports {
             store: self.store.clone(),
@@ -57,6 +76,7 @@ impl Platform {
             clock,
             ids: Arc::new(OsRandom),
             keys: Arc::new(OsRandom),
+            allow_private_webhooks,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod ports;
 pub mod run;
 pub mod services;
 pub mod values;
+pub mod webhook;
 
 #[cfg(any(test, feature = "mocks"))]
 pub mod testing;

@@ -11,11 +11,14 @@ use time::OffsetDateTime;
 use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::{ProrationLine, Subscription};
 use crate::catalog::{PlanId, RunLimit};
-use crate::event::Event;
-use crate::ids::{CustomerId, DistributorId, PartnerId, PlanChangeId, RunId};
+use crate::event::{Event, EventType};
+use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
+use crate::webhook::{
+    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, Recipient, WebhookEndpoint, WebhookSecret, WebhookUrl,
+};
 
 /// An infrastructure failure (database down, driver error). Opaque on purpose: callers can only
 /// report it. Its cause chain is kept for the log, never shown to API clients.
@@ -472,4 +475,106 @@ pub trait ManagedPartnerRepository: Send + Sync {
 
     /// Per-partner runs (units used in `month`) and customers, in one aggregate query.
     async fn usage(&self, distributor: &DistributorId, month: Month) -> Result<Vec<PartnerUsageRow>, InfraError>;
+}
+
+/// Webhook endpoints and their delivery logs, always reached through their owner.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait WebhookRepository: Send + Sync {
+    async fn endpoint(&self, recipient: &Recipient) -> Result<Option<WebhookEndpoint>, InfraError>;
+
+    /// Creates the recipient's endpoint with `candidate` as its secret, or points the existing
+    /// one at `url`, keeping its secret and enabling it again, atomically (two first `PUT`s at
+    /// once create one endpoint). The stored endpoint's secret is `candidate` only if it was
+    /// created now.
+    async fn upsert_endpoint(
+        &self,
+        recipient: &Recipient,
+        url: &WebhookUrl,
+        candidate: &WebhookSecret,
+        now: OffsetDateTime,
+    ) -> Result<WebhookEndpoint, InfraError>;
+
+    /// Deletes the endpoint and its delivery log; `false` if there was none.
+    async fn delete_endpoint(&self, recipient: &Recipient) -> Result<bool, InfraError>;
+
+    /// Makes `secret` the signing secret; the old one keeps signing until `overlap_until`.
+    /// `None` if the recipient has no endpoint.
+    async fn rotate_secret(
+        &self,
+        recipient: &Recipient,
+        secret: &WebhookSecret,
+        now: OffsetDateTime,
+        overlap_until: OffsetDateTime,
+    ) -> Result<Option<WebhookEndpoint>, InfraError>;
+
+    /// The recipient's deliveries, newest event first, each with its attempts.
+    async fn deliveries(
+        &self,
+        recipient: &Recipient,
+        filter: &DeliveryFilter,
+        page: &Page,
+    ) -> Result<Paged<Delivery>, InfraError>;
+
+    /// Sends the events addressed to the recipient again from `now`, each with a fresh retry
+    /// schedule: those that occurred in `[since, until)` (and whose delivery is `status`, if
+    /// given) or, with `only`, that one event. Events that had no delivery (no endpoint then)
+    /// get one. Answers how many deliveries were scheduled.
+    async fn resend(&self, recipient: &Recipient, selection: &Resend, now: OffsetDateTime) -> Result<u64, InfraError>;
+
+    /// One delivery of the recipient, with its attempts.
+    async fn delivery(&self, recipient: &Recipient, event: &EventId) -> Result<Option<Delivery>, InfraError>;
+}
+
+/// Which events to send again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resend {
+    One(EventId),
+    Range { since: OffsetDateTime, until: OffsetDateTime, status: Option<DeliveryStatus> },
+}
+
+/// A delivery claimed by one dispatcher until its lease ends, with all it needs to attempt it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub occurred_at: OffsetDateTime,
+    /// The event's data object, as stored JSON text (sent byte for byte on every attempt).
+    pub data: String,
+    pub recipient: Recipient,
+    pub url: WebhookUrl,
+    /// Current secret first; the previous one while its overlap lasts.
+    pub secrets: Vec<WebhookSecret>,
+    /// This attempt's number (1 for the first).
+    pub attempt: u32,
+    /// Attempts since the delivery was last sent again (its place in the retry schedule).
+    pub round_attempt: u32,
+    /// The claim's token: only its holder may record the outcome.
+    pub lease: String,
+}
+
+/// The queue of due deliveries that every dispatcher (one per process) shares.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
+    /// Claims up to `max` deliveries due at `now` of enabled endpoints, atomically against other
+    /// dispatchers, tagging them with `lease` and hiding them from other claims until
+    /// `lease_until` (after which a crashed claimer's deliveries are due again).
+    async fn claim(
+        &self,
+        lease: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        max: u32,
+    ) -> Result<Vec<ClaimedDelivery>, InfraError>;
+
+    /// Records the attempt and the delivery's new state (and disables the endpoint after a
+    /// `410 Gone`, failing its other open deliveries), if the claim's lease still holds; `false`
+    /// if another claim or a resend took the delivery over meanwhile.
+    async fn finish(
+        &self,
+        claimed: &ClaimedDelivery,
+        attempt: &DeliveryAttempt,
+        disable_endpoint: bool,
+    ) -> Result<bool, InfraError>;
 }

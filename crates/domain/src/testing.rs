@@ -12,9 +12,10 @@ use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::ProrationLine;
 use crate::catalog::RunLimit;
 use crate::customer::Customer;
-use crate::event::Event;
-use crate::ids::{CustomerId, DistributorId, PartnerId, PlanChangeId, RunId};
+use crate::event::{Event, EventValue};
+use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
+use crate::ports::{ClaimedDelivery, DeliveryQueue, Resend, WebhookRepository};
 use crate::ports::{
     Clock, CreateRunsError, CustomerRepository, DistributorRepository, DistributorTotals, IdGenerator, InfraError,
     KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, ManagedPartnerRepository, Page, Paged,
@@ -24,6 +25,10 @@ use crate::ports::{
 };
 use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
+use crate::webhook::{
+    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, Disabled, Recipient, WebhookEndpoint, WebhookSecret,
+    WebhookUrl, recipients,
+};
 
 /// A clock that stands still until moved.
 pub struct FixedClock(Mutex<OffsetDateTime>);
@@ -93,9 +98,36 @@ struct State {
     ledger: Vec<(PlanChangeId, ProrationLine)>,
     events: Vec<Event>,
     thresholds: Vec<(PartnerId, Month, u8)>,
+    endpoints: Vec<WebhookEndpoint>,
+    deliveries: Vec<StoredDelivery>,
+}
+
+/// A delivery as the fake keeps it: the log entry plus the queue's bookkeeping.
+#[derive(Clone)]
+struct StoredDelivery {
+    recipient: Recipient,
+    delivery: Delivery,
+    /// Attempts made before the last resend (the schedule restarts after it).
+    round_base: u32,
+    lease: Option<String>,
 }
 
 impl State {
+    /// Records an event in the outbox and queues its delivery to each recipient with an enabled
+    /// endpoint, as the real store does in the change's transaction.
+    fn record(&mut self, event: Event) {
+        for recipient in recipients(&event) {
+            if self.endpoints.iter().any(|e| e.recipient == recipient && e.disabled.is_none()) {
+                self.deliveries.push(StoredDelivery::new(recipient, &event, event.occurred_at));
+            }
+        }
+        self.events.push(event);
+    }
+
+    fn record_all(&mut self, events: impl IntoIterator<Item = Event>) {
+        events.into_iter().for_each(|e| self.record(e));
+    }
+
     fn active_slots(&self, owner: &KeyOwner) -> Vec<KeySlot> {
         self.keys.iter().filter(|k| &k.owner == owner && !k.revoked).map(|k| k.slot).collect()
     }
@@ -129,6 +161,11 @@ impl InMemoryStore {
         self.state.lock().unwrap().events.clone()
     }
 
+    /// Records events as a change's transaction would (queuing their webhook deliveries).
+    pub fn record_events(&self, events: Vec<Event>) {
+        self.state.lock().unwrap().record_all(events);
+    }
+
     /// Pending ledger lines recorded so far, in order.
     pub fn ledger_lines(&self) -> Vec<ProrationLine> {
         self.state.lock().unwrap().ledger.iter().map(|(_, l)| l.clone()).collect()
@@ -158,7 +195,7 @@ impl KeyRepository for InMemoryStore {
         let taken = state.active_slots(owner);
         let slot = KeySlot::ALL.into_iter().find(|s| !taken.contains(s)).ok_or(KeyInsertError::SlotsFull)?;
         state.add_key(owner.clone(), slot, hash.clone());
-        state.events.extend(events.for_slot(slot).cloned());
+        state.record_all(events.for_slot(slot).cloned());
         Ok(slot)
     }
 
@@ -185,7 +222,7 @@ impl KeyRepository for InMemoryStore {
             return Err(RevokeKeyError::LastKey);
         }
         state.keys.iter_mut().filter(|k| &k.owner == owner && k.slot == slot).for_each(|k| k.revoked = true);
-        state.events.extend(event);
+        state.record_all(event);
         Ok(())
     }
 
@@ -305,7 +342,7 @@ impl CustomerRepository for InMemoryStore {
     async fn insert(&self, customers: &[Customer], events: &[Event]) -> Result<(), InfraError> {
         let mut state = self.state.lock().unwrap();
         state.customers.extend_from_slice(customers);
-        state.events.extend_from_slice(events);
+        state.record_all(events.iter().cloned());
         Ok(())
     }
 
@@ -325,7 +362,7 @@ impl CustomerRepository for InMemoryStore {
         let slot = state.customers.iter_mut().find(|c| c.id == customer.id && c.partner_id == customer.partner_id);
         let updated = slot.map(|c| *c = customer.clone()).is_some();
         if updated {
-            state.events.push(event.clone());
+            state.record(event.clone());
         }
         Ok(updated)
     }
@@ -337,7 +374,7 @@ impl CustomerRepository for InMemoryStore {
         let deleted = state.customers.len() < before;
         if deleted {
             state.runs.retain(|r| &r.customer_id != id);
-            state.events.push(event.clone());
+            state.record(event.clone());
         }
         Ok(deleted)
     }
@@ -373,7 +410,7 @@ impl RunRepository for InMemoryStore {
             let key = (batch.partner.clone(), batch.month, t.percent);
             if used >= t.units && !state.thresholds.contains(&key) {
                 state.thresholds.push(key);
-                state.events.push(t.event.clone());
+                state.record(t.event.clone());
             }
         }
         Ok(outcome)
@@ -555,7 +592,7 @@ impl ManagedPartnerRepository for InMemoryStore {
         if let Some(hash) = &t.issue_key {
             state.add_key(owner, KeySlot::FIRST, hash.clone());
         }
-        state.events.push(t.event.clone());
+        state.record(t.event.clone());
         Ok(true)
     }
 
@@ -574,4 +611,247 @@ impl ManagedPartnerRepository for InMemoryStore {
             })
             .collect())
     }
+}
+
+impl StoredDelivery {
+    fn new(recipient: Recipient, event: &Event, now: OffsetDateTime) -> Self {
+        let delivery = Delivery {
+            event_id: event.id.clone(),
+            event_type: event.event_type,
+            occurred_at: event.occurred_at,
+            status: DeliveryStatus::Pending,
+            next_attempt_at: Some(now),
+            attempts: Vec::new(),
+        };
+        Self { recipient, delivery, round_base: 0, lease: None }
+    }
+
+    fn resend(&mut self, now: OffsetDateTime) {
+        self.delivery.status = DeliveryStatus::Pending;
+        self.delivery.next_attempt_at = Some(now);
+        self.round_base = self.delivery.attempts.len() as u32;
+        self.lease = None;
+    }
+}
+
+fn resend_wanted(event: &Event, selection: &Resend, current: Option<DeliveryStatus>) -> bool {
+    match selection {
+        Resend::One(id) => &event.id == id,
+        Resend::Range { since, until, status } => {
+            (*since..*until).contains(&event.occurred_at) && status.is_none_or(|s| current == Some(s))
+        }
+    }
+}
+
+#[async_trait]
+impl WebhookRepository for InMemoryStore {
+    async fn endpoint(&self, recipient: &Recipient) -> Result<Option<WebhookEndpoint>, InfraError> {
+        Ok(self.state.lock().unwrap().endpoints.iter().find(|e| &e.recipient == recipient).cloned())
+    }
+
+    async fn upsert_endpoint(
+        &self,
+        recipient: &Recipient,
+        url: &WebhookUrl,
+        candidate: &WebhookSecret,
+        now: OffsetDateTime,
+    ) -> Result<WebhookEndpoint, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(existing) = state.endpoints.iter_mut().find(|e| &e.recipient == recipient) {
+            existing.url = url.clone();
+            existing.disabled = None;
+            existing.updated_at = now;
+            return Ok(existing.clone());
+        }
+        let endpoint = WebhookEndpoint {
+            recipient: recipient.clone(),
+            url: url.clone(),
+            secret: candidate.clone(),
+            previous_secret: None,
+            disabled: None,
+            created_at: now,
+            updated_at: now,
+        };
+        state.endpoints.push(endpoint.clone());
+        Ok(endpoint)
+    }
+
+    async fn delete_endpoint(&self, recipient: &Recipient) -> Result<bool, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        let before = state.endpoints.len();
+        state.endpoints.retain(|e| &e.recipient != recipient);
+        state.deliveries.retain(|d| &d.recipient != recipient);
+        Ok(state.endpoints.len() < before)
+    }
+
+    async fn rotate_secret(
+        &self,
+        recipient: &Recipient,
+        secret: &WebhookSecret,
+        now: OffsetDateTime,
+        overlap_until: OffsetDateTime,
+    ) -> Result<Option<WebhookEndpoint>, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        Ok(state.endpoints.iter_mut().find(|e| &e.recipient == recipient).map(|e| {
+            e.previous_secret = Some((std::mem::replace(&mut e.secret, secret.clone()), overlap_until));
+            e.updated_at = now;
+            e.clone()
+        }))
+    }
+
+    async fn deliveries(
+        &self,
+        recipient: &Recipient,
+        filter: &DeliveryFilter,
+        page: &Page,
+    ) -> Result<Paged<Delivery>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut mine: Vec<Delivery> = state
+            .deliveries
+            .iter()
+            .filter(|d| &d.recipient == recipient)
+            .map(|d| d.delivery.clone())
+            .filter(|d| filter.status.is_none_or(|s| d.status == s))
+            .filter(|d| filter.event_type.is_none_or(|t| d.event_type == t))
+            .collect();
+        mine.sort_by(|a, b| (b.occurred_at, &b.event_id).cmp(&(a.occurred_at, &a.event_id)));
+        Ok(page_of(mine, |d| d.event_id.to_string(), page))
+    }
+
+    async fn resend(&self, recipient: &Recipient, selection: &Resend, now: OffsetDateTime) -> Result<u64, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        let events: Vec<Event> = state.events.iter().filter(|e| recipients(e).contains(recipient)).cloned().collect();
+        let mut count = 0;
+        for event in events {
+            let existing =
+                state.deliveries.iter().position(|d| &d.recipient == recipient && d.delivery.event_id == event.id);
+            let current = existing.map(|i| state.deliveries[i].delivery.status);
+            if !resend_wanted(&event, selection, current) {
+                continue;
+            }
+            match existing {
+                Some(i) => state.deliveries[i].resend(now),
+                None => state.deliveries.push(StoredDelivery::new(recipient.clone(), &event, now)),
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    async fn delivery(&self, recipient: &Recipient, event: &EventId) -> Result<Option<Delivery>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let found = state.deliveries.iter().find(|d| &d.recipient == recipient && &d.delivery.event_id == event);
+        Ok(found.map(|d| d.delivery.clone()))
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for InMemoryStore {
+    async fn claim(
+        &self,
+        lease: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        max: u32,
+    ) -> Result<Vec<ClaimedDelivery>, InfraError> {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        let mut claimed = Vec::new();
+        for stored in &mut state.deliveries {
+            if claimed.len() >= max as usize {
+                break;
+            }
+            let open = matches!(stored.delivery.status, DeliveryStatus::Pending | DeliveryStatus::Retrying);
+            let due = stored.delivery.next_attempt_at.is_some_and(|at| at <= now);
+            let Some(endpoint) = state.endpoints.iter().find(|e| e.recipient == stored.recipient) else { continue };
+            let Some(event) = state.events.iter().find(|e| e.id == stored.delivery.event_id) else { continue };
+            if !open || !due || endpoint.disabled.is_some() {
+                continue;
+            }
+            stored.lease = Some(lease.to_owned());
+            stored.delivery.next_attempt_at = Some(lease_until);
+            let made = stored.delivery.attempts.len() as u32;
+            claimed.push(ClaimedDelivery {
+                event_id: event.id.clone(),
+                event_type: event.event_type,
+                occurred_at: event.occurred_at,
+                data: event_data_json(event),
+                recipient: stored.recipient.clone(),
+                url: endpoint.url.clone(),
+                secrets: endpoint.signing_secrets(now),
+                attempt: made + 1,
+                round_attempt: made - stored.round_base,
+                lease: lease.to_owned(),
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn finish(
+        &self,
+        claimed: &ClaimedDelivery,
+        attempt: &DeliveryAttempt,
+        disable_endpoint: bool,
+    ) -> Result<bool, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        let Some(stored) = state.deliveries.iter_mut().find(|d| {
+            d.recipient == claimed.recipient
+                && d.delivery.event_id == claimed.event_id
+                && d.lease.as_deref() == Some(claimed.lease.as_str())
+        }) else {
+            return Ok(false);
+        };
+        stored.lease = None;
+        stored.delivery.status = attempt.status;
+        stored.delivery.next_attempt_at = attempt.next_retry_at;
+        stored.delivery.attempts.push(attempt.clone());
+        if disable_endpoint {
+            let reason = format!("the endpoint answered 410 Gone at attempt {}", attempt.attempt);
+            for e in state.endpoints.iter_mut().filter(|e| e.recipient == claimed.recipient) {
+                e.disabled = Some(Disabled { at: attempt.attempted_at, reason: reason.clone() });
+            }
+            for d in state.deliveries.iter_mut().filter(|d| d.recipient == claimed.recipient) {
+                if matches!(d.delivery.status, DeliveryStatus::Pending | DeliveryStatus::Retrying) {
+                    d.delivery.status = DeliveryStatus::Failed;
+                    d.delivery.next_attempt_at = None;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// An event's data as the JSON object the real store keeps.
+fn event_data_json(event: &Event) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("{");
+    for (i, (key, value)) in event.data.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{}:", json_string(key));
+        match value {
+            EventValue::Null => out.push_str("null"),
+            EventValue::Text(s) => out.push_str(&json_string(s)),
+            EventValue::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

@@ -41,6 +41,13 @@ impl FieldError {
     }
 }
 
+/// A time on the wire: RFC 3339 in UTC with a `Z`, to the second (`2026-04-03T10:10:00Z`).
+pub fn wire_timestamp(at: time::OffsetDateTime) -> String {
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    utc.format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
+        .expect("every UTC time formats")
+}
+
 const fn invalid(reason: &'static str) -> InvalidValue {
     InvalidValue { reason }
 }

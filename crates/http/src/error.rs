@@ -9,7 +9,7 @@ use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
 use partnerd_domain::ports::InfraError;
 use partnerd_domain::services::{
-    AssessmentError, AuthError, CustomerError, DistributorError, KeyError, PlanChangeError, ProfileError,
+    AssessmentError, AuthError, CustomerError, DistributorError, KeyError, PlanChangeError, ProfileError, WebhookError,
 };
 use partnerd_domain::values::FieldError;
 use serde::Serialize;
@@ -225,6 +225,16 @@ impl From<ProfileError> for ApiError {
         match e {
             ProfileError::NotFound => Self::not_found(),
             ProfileError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::NotFound => Self::not_found(),
+            WebhookError::Field(e) => e.into(),
+            WebhookError::Internal(e) => e.into(),
         }
     }
 }

@@ -19,10 +19,11 @@ use actix_web::{App, HttpServer, web};
 use partnerd_domain::catalog::Catalog;
 use partnerd_domain::ports::{
     BillingProvider, Clock, CustomerRepository, DistributorRepository, IdGenerator, KeyGenerator, KeyRepository,
-    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, RunRepository,
+    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, RunRepository, WebhookRepository,
 };
 use partnerd_domain::services::{
     AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
+    WebhookService,
 };
 
 pub use error::{ApiError, ErrorBody};
@@ -37,6 +38,7 @@ pub struct AppState {
     pub keys: Arc<KeyService>,
     pub plans: Arc<PlanService>,
     pub distributors: Arc<DistributorService>,
+    pub webhooks: Arc<WebhookService>,
     pub catalog: Arc<Catalog>,
 }
 
@@ -49,6 +51,9 @@ pub struct Ports<S> {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub keys: Arc<dyn KeyGenerator>,
+    /// Accept webhook URLs on loopback and private addresses, and plain `http` (tests and
+    /// closed networks only).
+    pub allow_private_webhooks: bool,
 }
 
 impl AppState {
@@ -62,9 +67,10 @@ impl AppState {
             + CustomerRepository
             + RunRepository
             + PlanChangeRepository
+            + WebhookRepository
             + 'static,
     {
-        let Ports { store: s, billing, catalog, clock, ids, keys } = ports;
+        let Ports { store: s, billing, catalog, clock, ids, keys, allow_private_webhooks } = ports;
         Self {
             auth: Arc::new(AuthService::new(s.clone())),
             profiles: Arc::new(ProfileService::new(s.clone(), s.clone(), catalog.clone(), clock.clone())),
@@ -85,6 +91,7 @@ impl AppState {
                 clock.clone(),
                 ids.clone(),
             )),
+            webhooks: Arc::new(WebhookService::new(s.clone(), clock.clone(), keys.clone(), allow_private_webhooks)),
             distributors: Arc::new(DistributorService::new(s.clone(), s, catalog.clone(), clock, ids, keys)),
             catalog,
         }

@@ -5,6 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::routes::webhooks::{distributor as distributor_webhooks, partner as partner_webhooks};
 use crate::routes::{distributor, partner};
 
 #[derive(OpenApi)]
@@ -47,6 +48,20 @@ use crate::routes::{distributor, partner};
         distributor::list_runs,
         distributor::trigger,
         distributor::usage,
+        partner_webhooks::get,
+        partner_webhooks::put,
+        partner_webhooks::delete,
+        partner_webhooks::rotate_secret,
+        partner_webhooks::deliveries,
+        partner_webhooks::retry,
+        partner_webhooks::replay,
+        distributor_webhooks::get,
+        distributor_webhooks::put,
+        distributor_webhooks::delete,
+        distributor_webhooks::rotate_secret,
+        distributor_webhooks::deliveries,
+        distributor_webhooks::retry,
+        distributor_webhooks::replay,
     ),
     modifiers(&KeyHeaders),
     tags(

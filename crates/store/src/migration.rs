@@ -73,6 +73,7 @@ impl MigratorTrait for Migrator {
                 name: "m0004_usage_thresholds",
                 sql: include_str!("migrations/0004_usage_thresholds.sql"),
             }),
+            Box::new(SqlMigration { name: "m0005_webhooks", sql: include_str!("migrations/0005_webhooks.sql") }),
         ]
     }
 }

@@ -1,4 +1,10 @@
-//! Webhook delivery: the outbox reader, HMAC signer and retrying dispatcher.
-//!
-//! Not built yet: events are already written to the outbox (the `events` table) in the same
-//! transaction as their change, and this crate will deliver them. It exports nothing until then.
+//! Webhook delivery. Events and their deliveries are written to the outbox by the store in the
+//! transaction of the change that causes them; the [`Dispatcher`] here claims due deliveries
+//! (shared safely by every `partnerd` process on one database), signs them ([`sign`]), sends
+//! them through a client that refuses private addresses ([`guard`]), and records each attempt.
+
+mod dispatcher;
+pub mod guard;
+pub mod sign;
+
+pub use dispatcher::{Dispatcher, DispatcherConfig, payload};

@@ -10,6 +10,7 @@ mod distributors;
 mod keys;
 mod plans;
 mod profile;
+mod webhooks;
 
 pub use admin::{AdminError, AdminService, NewPartner};
 pub use assessments::{
@@ -30,3 +31,4 @@ pub use plans::{
     billing_word,
 };
 pub use profile::{DistributorProfile, PartnerProfile, ProfileError, ProfileService, UsageSummary};
+pub use webhooks::{ConfiguredEndpoint, ReplayRequest, WebhookError, WebhookService};

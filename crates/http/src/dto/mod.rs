@@ -3,13 +3,11 @@
 use partnerd_domain::services::{DistributorProfile, PartnerProfile};
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::macros::format_description;
 use utoipa::ToSchema;
 
 /// RFC 3339 in UTC with a `Z`, to the second: `2026-04-03T10:10:00Z`.
 pub fn timestamp(at: OffsetDateTime) -> String {
-    let utc = at.to_offset(time::UtcOffset::UTC);
-    utc.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).expect("every UTC time formats")
+    partnerd_domain::values::wire_timestamp(at)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -117,11 +115,13 @@ mod assessments;
 mod billing;
 mod customers;
 mod distributors;
+mod webhooks;
 
 pub use assessments::*;
 pub use billing::*;
 pub use customers::*;
 pub use distributors::*;
+pub use webhooks::*;
 
 /// `?limit=&starting_after=`: optional pagination for lists that grow.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]

@@ -2,6 +2,7 @@
 
 pub(crate) mod distributor;
 pub(crate) mod partner;
+pub(crate) mod webhooks;
 
 use actix_web::{HttpResponse, Resource, web};
 
@@ -11,6 +12,7 @@ use crate::error::ApiError;
 pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
     use distributor as d;
     use partner as p;
+    use webhooks::{distributor as dw, partner as pw};
     // Literal paths before `{id}` ones: `/customers/bulk` must not be taken for a customer id.
     cfg.service(resource("/partner/me").route(web::get().to(p::me)))
         .service(resource("/partner/products").route(web::get().to(p::products)))
@@ -33,6 +35,26 @@ pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
         .service(resource("/partner/keys/{slot}").route(web::delete().to(p::revoke_key)))
         .service(resource("/partner/plan/preview").route(web::post().to(p::preview_plan)))
         .service(resource("/partner/plan").route(web::post().to(p::change_plan)))
+        .service(
+            resource("/partner/webhook")
+                .route(web::get().to(pw::get))
+                .route(web::put().to(pw::put))
+                .route(web::delete().to(pw::delete)),
+        )
+        .service(resource("/partner/webhook/rotate-secret").route(web::post().to(pw::rotate_secret)))
+        .service(resource("/partner/webhook/deliveries").route(web::get().to(pw::deliveries)))
+        .service(resource("/partner/webhook/deliveries/{eventId}/retry").route(web::post().to(pw::retry)))
+        .service(resource("/partner/webhook/replay").route(web::post().to(pw::replay)))
+        .service(
+            resource("/distributor/webhook")
+                .route(web::get().to(dw::get))
+                .route(web::put().to(dw::put))
+                .route(web::delete().to(dw::delete)),
+        )
+        .service(resource("/distributor/webhook/rotate-secret").route(web::post().to(dw::rotate_secret)))
+        .service(resource("/distributor/webhook/deliveries").route(web::get().to(dw::deliveries)))
+        .service(resource("/distributor/webhook/deliveries/{eventId}/retry").route(web::post().to(dw::retry)))
+        .service(resource("/distributor/webhook/replay").route(web::post().to(dw::replay)))
         .service(resource("/distributor/me").route(web::get().to(d::me)))
         .service(resource("/distributor/usage").route(web::get().to(d::usage)))
         .service(resource("/distributor/partners/bulk").route(web::post().to(d::bulk_create_partners)))

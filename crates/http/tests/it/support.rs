@@ -116,6 +116,7 @@ pub fn in_memory_state(store: Arc<InMemoryStore>, clock: Arc<FixedClock>) -> App
         clock,
         ids: ids.clone(),
         keys: ids,
+        allow_private_webhooks: false,
     })
 }
 

@@ -7,6 +7,7 @@ mod events;
 mod keys;
 mod managed;
 mod runs;
+mod webhooks;
 
 use partnerd_domain::keys::KeyOwner;
 use partnerd_domain::ports::Page;
