@@ -24,3 +24,8 @@ mod profile;
 mod quickstart;
 mod routing;
 mod suspension;
+mod webhook_durability;
+mod webhooks;
+mod webhooks_delivery;
+mod worker_protocol;
+mod worker_runner;

@@ -640,3 +640,192 @@ pub fn assert_fields(value: &Value, expected: &Value) {
         assert_eq!(&value[k], v, "field {k:?} of {value}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+// ---------------------------------------------------------------------------------------------
+
+/// How long a scenario waits for a webhook to arrive or a delivery to settle: generous, since
+/// CI machines are small and every wait ends as soon as its condition holds.
+pub const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `partnerd serve` with no rate limits, webhooks allowed to reach the loopback receiver, the
+/// retry schedule `schedule` (e.g. `200ms,200ms`; empty: no retries) and `extra` flags.
+pub async fn serve_webhooks(ctx: &Ctx, schedule: &str, extra: &[&str]) -> Server {
+    let mut args: Vec<&str> = NO_RATE_LIMITS.to_vec();
+    args.extend(["--webhook-allow-private", "--webhook-retry-schedule", schedule]);
+    args.extend_from_slice(extra);
+    Server::serve_with(ctx.url(), &args).await
+}
+
+/// One account's webhook settings and delivery log (`/v1/partner/webhook…` or
+/// `/v1/distributor/webhook…`), through its key.
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    endpoint: Endpoint,
+    header: &'static str,
+    key: String,
+    base: &'static str,
+}
+
+// Not every scenario uses every verb.
+#[allow(dead_code)]
+impl Hooks {
+    pub fn partner(api: &PartnerApi) -> Self {
+        Self {
+            endpoint: api.endpoint.clone(),
+            header: PARTNER_HEADER,
+            key: api.key.clone(),
+            base: "/v1/partner/webhook",
+        }
+    }
+
+    pub fn distributor(api: &DistributorApi) -> Self {
+        Self {
+            endpoint: api.endpoint.clone(),
+            header: DISTRIBUTOR_HEADER,
+            key: api.key.clone(),
+            base: "/v1/distributor/webhook",
+        }
+    }
+
+    /// `method {base}{suffix}` with `body` as JSON.
+    pub async fn send(&self, method: Method, suffix: &str, body: Option<&Value>) -> Reply {
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.endpoint.send(method, &format!("{}{suffix}", self.base), &[(self.header, &self.key)], body).await
+    }
+
+    /// `method {base}{suffix}` with `body` sent as-is (as JSON).
+    pub async fn send_raw(&self, method: Method, suffix: &str, body: &str) -> Reply {
+        let body = Some(body.as_bytes().to_vec());
+        self.endpoint.send(method, &format!("{}{suffix}", self.base), &[(self.header, &self.key)], body).await
+    }
+
+    /// `PUT …/webhook {"url": url}`.
+    pub async fn put(&self, url: &str) -> Reply {
+        self.send(Method::PUT, "", Some(&json!({ "url": url }))).await
+    }
+
+    /// The first `PUT …/webhook`: `200` with the URL, enabled, and a fresh `whsec_` secret (the
+    /// standard base64 of 32 bytes), which is returned.
+    pub async fn configure(&self, url: &str) -> String {
+        let reply = self.put(url).await;
+        let body = assert_ok(&reply);
+        assert_eq!(body["url"], url, "{}", reply.text);
+        assert_eq!(body["enabled"], true, "{}", reply.text);
+        assert_timestamp(&body["createdAt"]);
+        let secret = str_field(body, "secret");
+        let encoded = secret.strip_prefix("whsec_").unwrap_or_else(|| panic!("secret {secret:?} lacks whsec_"));
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap_or_else(|e| panic!("secret {secret:?} is not whsec_ + standard base64: {e}"));
+        assert_eq!(bytes.len(), 32, "a secret encodes 32 random bytes: {secret:?}");
+        secret.to_owned()
+    }
+
+    /// `GET …/webhook`.
+    pub async fn get(&self) -> Reply {
+        self.send(Method::GET, "", None).await
+    }
+
+    /// `DELETE …/webhook`.
+    pub async fn delete(&self) -> Reply {
+        self.send(Method::DELETE, "", None).await
+    }
+
+    /// `POST …/webhook/rotate-secret`.
+    pub async fn rotate(&self) -> Reply {
+        self.send(Method::POST, "/rotate-secret", None).await
+    }
+
+    /// `POST …/webhook/deliveries/{event}/retry`.
+    pub async fn retry(&self, event: &str) -> Reply {
+        self.send(Method::POST, &format!("/deliveries/{event}/retry"), None).await
+    }
+
+    /// `POST …/webhook/replay` with `body`.
+    pub async fn replay(&self, body: &Value) -> Reply {
+        self.send(Method::POST, "/replay", Some(body)).await
+    }
+
+    /// `GET …/webhook/deliveries{query}`, which must answer 200; returns `deliveries`.
+    pub async fn deliveries(&self, query: &str) -> Vec<Value> {
+        let reply = self.send(Method::GET, &format!("/deliveries{query}"), None).await;
+        array(assert_ok(&reply), "deliveries").clone()
+    }
+
+    /// The delivery of `event` in the log (first page of 100), if any.
+    pub async fn delivery(&self, event: &str) -> Option<Value> {
+        self.deliveries("?limit=100").await.into_iter().find(|d| d["eventId"] == event)
+    }
+
+    /// Polls the log until the delivery of `event` satisfies `pred`; returns it. Panics after
+    /// [`WEBHOOK_WAIT`] with the last state seen.
+    pub async fn wait_delivery(&self, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + WEBHOOK_WAIT;
+        loop {
+            let found = self.delivery(event).await;
+            if let Some(delivery) = found.as_ref().filter(|d| pred(d)) {
+                return delivery.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the delivery of {event} did not reach the expected state within {WEBHOOK_WAIT:?}; last seen: {found:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the delivery of `event` is `status` (`delivered` or `failed`); returns it.
+    pub async fn wait_settled(&self, event: &str, status: &str) -> Value {
+        self.wait_delivery(event, |d| d["status"] == status).await
+    }
+}
+
+/// `received` carries valid signatures under `secret`, in both schemes: the Standard Webhooks
+/// headers (checked against the time it arrived, 5 minutes' tolerance) and
+/// `X-Baref00t-Signature`.
+#[track_caller]
+pub fn assert_signed(received: &partnerd_e2e::receiver::Received, secret: &str) {
+    use partnerd_e2e::verifier::{verify_baref00t, verify_standard};
+    let standard = verify_standard(secret, &received.headers, &received.body, received.unix_time, 300);
+    assert_eq!(standard, Ok(()), "Standard Webhooks signature of {received:?}");
+    let hex =
+        received.header("x-baref00t-signature").unwrap_or_else(|| panic!("no X-Baref00t-Signature on {received:?}"));
+    assert_eq!(verify_baref00t(secret, hex, &received.body), Ok(()), "X-Baref00t-Signature of {received:?}");
+}
+
+/// The event types of `received`, in arrival order.
+pub fn event_types(received: &[partnerd_e2e::receiver::Received]) -> Vec<String> {
+    received.iter().map(|r| str_field(&r.json(), "type").to_owned()).collect()
+}
+
+/// A partner (starter plan, no distributor) created with `admin`, and its webhook settings.
+pub async fn webhook_partner(ctx: &Ctx, server: &Server, label: &str) -> (PartnerApi, Hooks) {
+    let slug = label.to_lowercase().replace(' ', "-");
+    let created = create_partner(ctx, label, &format!("ops@{slug}.example"), "starter", None).await;
+    let api = PartnerApi::new(server, str_field(&created, "key"));
+    let hooks = Hooks::partner(&api);
+    (api, hooks)
+}
+
+/// `POST /v1/partner/customers` for customer `i` of `label`, which must answer 201; returns it.
+pub async fn create_customer_as(api: &PartnerApi, label: &str, i: usize) -> Value {
+    let slug = label.to_lowercase().replace(' ', "-");
+    let body = json!({
+        "name": format!("{label} {i}"),
+        "tenantId": tenant_guid(label, i),
+        "email": format!("it{i}@{slug}.example"),
+    });
+    let reply = api.post("/v1/partner/customers", &body).await;
+    assert_status(&reply, 201).clone()
+}
+
+/// The requests in `received` whose event is about customer `id` (`data.customerId`).
+pub fn about_customer(
+    received: &[partnerd_e2e::receiver::Received],
+    id: &str,
+) -> Vec<partnerd_e2e::receiver::Received> {
+    received.iter().filter(|r| r.json()["data"]["customerId"] == id).cloned().collect()
+}

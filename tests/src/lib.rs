@@ -5,6 +5,7 @@
 //! only creates and drops empty databases: every behaviour under test is reached through the
 //! binary's command line and its HTTP surface.
 
+pub mod process;
 pub mod receiver;
 pub mod verifier;
 

@@ -38,6 +38,10 @@ pub enum Command {
     /// (by default the SQLite file partnerd.db), prints fresh keys and curl commands that work as
     /// printed, then serves.
     Quickstart(ServeArgs),
+    /// Executes queued runs: claims them from a server over the worker protocol and runs a
+    /// command (your scanner) once per run, with the run's JSON on stdin and its result JSON
+    /// read from stdout. Stops claiming on SIGINT/SIGTERM and lets running commands finish.
+    Worker(WorkerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,13 +115,91 @@ pub struct WebhookArgs {
     pub allow_private: bool,
 
     /// Longest one delivery attempt may take (the reference's 10 s).
-    #[arg(long = "webhook-timeout", env = "PARTNERD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "webhook-timeout", env = "PARTNERD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: Duration,
 
     /// Deliveries this process sends at once.
     #[arg(long = "webhook-concurrency", env = "PARTNERD_WEBHOOK_CONCURRENCY", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+}
+
+/// `partnerd worker`.
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The partnerd server's base URL, e.g. `https://partnerd.example.com`.
+    #[arg(long, env = "PARTNERD_WORKER_SERVER", value_parser = parse_server_url)]
+    pub server: String,
+
+    /// The worker key (`wk_live_…`) from `partnerd admin create-worker`. Prefer the environment
+    /// variable: a flag shows up in `ps`.
+    #[arg(long, env = "PARTNERD_WORKER_KEY", hide_env_values = true)]
+    pub key: String,
+
+    /// Products this worker executes, comma-separated (e.g. `essential-eight,nist-csf`);
+    /// omit for any product.
+    #[arg(long, env = "PARTNERD_WORKER_PRODUCTS", value_delimiter = ',')]
+    pub products: Vec<String>,
+
+    /// The command run once per run, through `sh -c` (so it may carry arguments): the run's JSON
+    /// on stdin, one result JSON object on stdout, exit 0. See docs/workers.md.
+    #[arg(long, env = "PARTNERD_WORKER_EXEC")]
+    pub exec: String,
+
+    /// Runs executed at once (each runs its own command).
+    #[arg(long, env = "PARTNERD_WORKER_CONCURRENCY", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// How long a claim holds a run without a heartbeat (10–3600); heartbeats go every third of it.
+    #[arg(long, env = "PARTNERD_WORKER_LEASE_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(10..=3600))]
+    pub lease_seconds: u32,
+
+    /// Longest one command may run (`90s`, `30m`, `2h`); past it the command is killed and the
+    /// run fails.
+    #[arg(long, env = "PARTNERD_WORKER_TIMEOUT", default_value = "30m", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+
+    /// How long an idle worker waits before asking again when nothing is queued.
+    #[arg(long, env = "PARTNERD_WORKER_POLL_INTERVAL", default_value = "2s", value_parser = parse_positive_duration)]
+    pub poll_interval: Duration,
+}
+
+// By hand, so that the key never reaches a log or a panic message.
+impl std::fmt::Debug for WorkerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerArgs")
+            .field("server", &self.server)
+            .field("key", &"<redacted>")
+            .field("products", &self.products)
+            .field("exec", &self.exec)
+            .field("concurrency", &self.concurrency)
+            .field("lease_seconds", &self.lease_seconds)
+            .field("timeout", &self.timeout)
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
+}
+
+/// An absolute `http(s)` URL with a host; kept without its trailing `/`.
+fn parse_server_url(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| format!("'{raw}' is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(format!("'{raw}' names no host"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
+    match parse_duration(raw)? {
+        d if d.is_zero() => Err(format!("'{raw}' must be longer than zero")),
+        d => Ok(d),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -181,4 +263,14 @@ fn parse_currency(raw: &str) -> Result<Currency, String> {
 
 fn parse_interval(raw: &str) -> Result<BillingInterval, String> {
     raw.parse().map_err(|e: partnerd_domain::values::InvalidValue| e.reason.to_owned())
+}
+
+/// A webhook timeout: a duration from 1 s to 5 min.
+fn parse_timeout(raw: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(raw)?;
+    if (Duration::from_secs(1)..=Duration::from_secs(300)).contains(&timeout) {
+        Ok(timeout)
+    } else {
+        Err(format!("'{raw}' must be from 1s to 5m"))
+    }
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod runner;
 mod serve;
 mod system;
 mod wiring;
@@ -20,7 +21,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Commands that print JSON for scripts log only problems unless asked for more.
     let default_level = match cli.command {
-        Command::Serve(_) | Command::Quickstart(_) => "info",
+        Command::Serve(_) | Command::Quickstart(_) | Command::Worker(_) => "info",
         Command::Migrate(_) | Command::Admin(_) => "warn",
     };
     init_logging(cli.log_format, default_level);
@@ -41,6 +42,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             serve::serve(platform, &args, listener).await
         }
         Command::Quickstart(args) => serve::quickstart(&args).await,
+        Command::Worker(args) => runner::run_until_signalled(args.into()).await,
         Command::Migrate(args) => {
             let platform = Platform::open(&args).await?;
             println!("{}", serde_json::json!({"migrated": true, "backend": platform.store.backend_name()}));

@@ -7,9 +7,13 @@ use partnerd_domain::keys::{ApiKey, KeyOwner};
 use partnerd_domain::services::NewPartner;
 use partnerd_domain::values::{BillingInterval, Currency};
 use partnerd_http::{HttpConfig, RateLimits};
+use std::time::Duration;
+
+use partnerd_domain::services::WorkerService;
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
+use crate::runner::{self, Phase, RunnerConfig};
 use crate::wiring::{Platform, redact_url};
 
 /// Binds, announces the address on stdout (`listening on http://…`), and serves until a signal.
@@ -26,16 +30,38 @@ pub async fn serve(platform: Platform, args: &ServeArgs, listener: TcpListener) 
     };
     let server = partnerd_http::build(listener, platform.app_state(args.webhooks.allow_private), config)?;
     let (stop_dispatcher, stopped) = watch::channel(false);
-    let dispatcher = tokio::spawn(platform.dispatcher(&args.webhooks)?.run(stopped));
+    let dispatcher = tokio::spawn(platform.dispatcher(&args.webhooks)?.run(stopped.clone()));
+    let sweeper = tokio::spawn(sweep_leases(platform.workers(), stopped));
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), backend = platform.store.backend_name(), "serving");
     println!("listening on http://{addr}");
     let served = server.await;
     // Attempts in flight finish (each within the webhook timeout) and record their outcome.
     let _ = stop_dispatcher.send(true);
     let _ = dispatcher.await;
+    let _ = sweeper.await;
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often runs whose worker lease ended are requeued (or failed): claims do it too, so this
+/// only matters while no worker is claiming.
+const LEASE_SWEEP: Duration = Duration::from_secs(10);
+
+async fn sweep_leases(workers: WorkerService, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match workers.expire_leases().await {
+            Ok(swept) if swept.requeued + swept.failed > 0 => {
+                tracing::info!(requeued = swept.requeued, failed = swept.failed, "expired run leases");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not sweep expired run leases"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_SWEEP) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 pub fn bind(args: &ServeArgs) -> anyhow::Result<TcpListener> {
@@ -85,6 +111,15 @@ async fn demo_accounts(platform: &Platform) -> anyhow::Result<DemoKeys> {
     Ok(DemoKeys { distributor, partner, worker })
 }
 
+/// The sample scanner, built into the binary: quickstart's demo worker runs its text through
+/// `sh -c` (as `partnerd worker` runs any `--exec`), so it works from any directory, from an
+/// installed binary and with `/tmp` mounted `noexec`, and nothing is written to disk.
+const SAMPLE_SCANNER: &str = include_str!("../../../examples/scanners/sample-scanner");
+
+/// The demo worker's lease: short, so that a run cut off by stopping quickstart is queued again
+/// soon after the next start.
+const DEMO_LEASE_SECONDS: u32 = 30;
+
 pub async fn quickstart(args: &ServeArgs) -> anyhow::Result<()> {
     let platform = Platform::open(&args.database).await?;
     let keys = demo_accounts(&platform).await?;
@@ -97,11 +132,36 @@ pub async fn quickstart(args: &ServeArgs) -> anyhow::Result<()> {
          Try, in another terminal:\n  \
          curl -s {base}/v1/partner/me -H \"X-Partner-Key: {p}\"\n  \
          curl -s {base}/v1/distributor/me -H \"X-Distributor-Key: {d}\"\n  \
-         curl -s {base}/openapi.json\n",
+         curl -s {base}/openapi.json\n\n\
+         A demo worker runs examples/scanners/sample-scanner (its results are SAMPLE DATA): an\n\
+         assessment the partner triggers goes queued -> running -> completed in a few seconds.\n\
+         docs/workers.md shows how, and how to plug in a real scanner.\n",
         db = redact_url(&args.database.database_url),
         d = keys.distributor.reveal(),
         p = keys.partner.reveal(),
         w = keys.worker.reveal(),
     );
-    serve(platform, args, listener).await
+    let demo = RunnerConfig {
+        server: base,
+        key: keys.worker.reveal().to_owned(),
+        products: Vec::new(),
+        exec: SAMPLE_SCANNER.to_owned(),
+        concurrency: 1,
+        lease_seconds: DEMO_LEASE_SECONDS,
+        timeout: Duration::from_secs(60),
+        poll_interval: Duration::from_secs(1),
+    };
+    let (stop_worker, phase) = watch::channel(Phase::Work);
+    let worker = tokio::spawn(async move {
+        // A rerun of quickstart reissues the worker key: this worker then stops, the server serves on.
+        if let Err(error) = runner::run(demo, phase).await {
+            tracing::warn!("the demo worker stopped: {error:#}");
+        }
+    });
+    let served = serve(platform, args, listener).await;
+    // The server is gone: a scan in progress cannot be reported, so stop it now (its run is
+    // queued again when its lease ends).
+    let _ = stop_worker.send(Phase::Abort);
+    let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
+    served
 }

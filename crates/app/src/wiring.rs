@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use partnerd_billing::LedgerBilling;
 use partnerd_domain::catalog::Catalog;
-use partnerd_domain::services::AdminService;
+use partnerd_domain::services::{AdminService, WorkerService};
 use partnerd_http::{AppState, Ports};
 use partnerd_store::{DbConfig, Store};
 
@@ -59,12 +59,17 @@ impl Platform {
             allow_private: args.allow_private,
             timeout: args.timeout,
             concurrency: usize::from(args.concurrency),
-            lease: args.timeout + Duration::from_secs(50),
+            lease: args.timeout + Duration::from_secs(10),
             ..DispatcherConfig::default()
         };
         let dispatcher = Dispatcher::new(self.store.clone(), Arc::new(SystemClock), Arc::new(OsRandom), config)
             .context("building the webhook HTTP client")?;
         Ok(Arc::new(dispatcher))
+    }
+
+    /// The worker protocol's service (for the lease sweeper).
+    pub fn workers(&self) -> WorkerService {
+        WorkerService::new(self.store.clone(), self.catalog.clone(), Arc::new(SystemClock))
     }
 
     pub fn app_state(&self, allow_private_webhooks: bool) -> AppState {

@@ -10,11 +10,11 @@ use time::OffsetDateTime;
 
 use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::{ProrationLine, Subscription};
-use crate::catalog::{PlanId, RunLimit};
+use crate::catalog::{PlanId, ProductId, RunLimit};
 use crate::event::{Event, EventType};
-use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId};
+use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId, WorkerId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
-use crate::run::{Run, RunFilter, RunView};
+use crate::run::{ClaimedRun, Run, RunFilter, RunResult, RunView};
 use crate::values::{Email, Month};
 use crate::webhook::{
     Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, Recipient, WebhookEndpoint, WebhookSecret, WebhookUrl,
@@ -577,4 +577,71 @@ pub trait DeliveryQueue: Send + Sync {
         attempt: &DeliveryAttempt,
         disable_endpoint: bool,
     ) -> Result<bool, InfraError>;
+}
+
+/// Why a worker's action on a run was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RunActionError {
+    #[error("no such run")]
+    NotFound,
+    /// The run is not running under this worker's claim (another worker's, requeued, ended).
+    #[error("the run is not running under this worker's lease")]
+    Conflict,
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
+/// What a sweep of expired leases did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiredLeases {
+    pub requeued: u64,
+    pub failed: u64,
+}
+
+/// The run queue workers pull from. Every method is one transaction, and each `assessment.*`
+/// event is recorded in the transaction of the change it reports.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RunQueue: Send + Sync {
+    /// Claims the oldest queued run of one of `products` (any product if empty) for `worker`
+    /// until `lease_until`: it becomes `running`, and its first claim records
+    /// `assessment.started`. Never hands one run to two workers, however many claim at once.
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        products: &[ProductId],
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<ClaimedRun>, InfraError>;
+
+    /// Extends the lease of a run running under `worker`'s claim.
+    async fn heartbeat(
+        &self,
+        worker: &WorkerId,
+        run: &RunId,
+        lease_until: OffsetDateTime,
+    ) -> Result<ClaimedRun, RunActionError>;
+
+    /// Completes a run running under `worker`'s claim, recording `assessment.completed`.
+    async fn complete(
+        &self,
+        worker: &WorkerId,
+        run: &RunId,
+        result: &RunResult,
+        now: OffsetDateTime,
+    ) -> Result<RunView, RunActionError>;
+
+    /// Fails a run running under `worker`'s claim: its unit of the monthly limit is given back
+    /// and `assessment.failed` recorded, in one transaction.
+    async fn fail(
+        &self,
+        worker: &WorkerId,
+        run: &RunId,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<RunView, RunActionError>;
+
+    /// Runs whose lease ended before `now` go back to the queue, or, once claimed
+    /// `max_attempts` times, fail as [`RunQueue::fail`] does.
+    async fn expire_leases(&self, now: OffsetDateTime, max_attempts: u32) -> Result<ExpiredLeases, InfraError>;
 }

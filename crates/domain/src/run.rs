@@ -7,8 +7,9 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 
 use crate::catalog::ProductId;
-use crate::ids::{CustomerId, PartnerId, RunId};
-use crate::values::{InvalidValue, Month};
+use crate::event::{Event, EventType};
+use crate::ids::{CustomerId, EventId, PartnerId, RunId};
+use crate::values::{InvalidValue, Month, TenantId};
 
 /// Where a run is: `queued → running → completed | failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,9 +118,73 @@ pub struct RunFilter {
     pub customer_id: Option<CustomerId>,
 }
 
+/// Claims a run may have: after its lease expires this many times it is `failed`.
+pub const MAX_RUN_ATTEMPTS: u32 = 3;
+
+/// How long a claim or heartbeat holds a run: 10 s to 1 h, 300 s unless asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseSeconds(u32);
+
+impl LeaseSeconds {
+    pub const DEFAULT: Self = Self(300);
+
+    pub fn new(seconds: i64) -> Result<Self, InvalidValue> {
+        match u32::try_from(seconds) {
+            Ok(s @ 10..=3600) => Ok(Self(s)),
+            _ => Err(InvalidValue { reason: "must be an integer from 10 to 3600" }),
+        }
+    }
+
+    pub fn duration(self) -> time::Duration {
+        time::Duration::seconds(i64::from(self.0))
+    }
+}
+
+/// A run a worker holds, with what it needs to execute it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedRun {
+    pub run: Run,
+    pub customer_name: String,
+    pub tenant_id: TenantId,
+    pub lease_expires_at: OffsetDateTime,
+}
+
+/// Longest failure reason kept (a scanner's stderr tail, say).
+pub const MAX_FAILURE_REASON: usize = 2000;
+
+/// The `assessment.*` event for `run` as it now stands, sent to its partner. Each kind happens
+/// at most once per run, so its id derives from the run's: recording it twice is impossible.
+pub fn assessment_event(kind: EventType, run: &Run, at: OffsetDateTime) -> Event {
+    let id = EventId::derived(&format!("{}:{}", kind.as_str(), run.id));
+    let mut event = Event::new(id, kind, at)
+        .to_partner(run.partner_id.clone())
+        .with("assessmentId", run.id.to_string())
+        .with("customerId", run.customer_id.to_string())
+        .with("product", run.product.to_string())
+        .with("status", run.status.as_str());
+    if let Some(result) = &run.result {
+        event = event
+            .with("score", i64::from(result.score))
+            .with("findings", i64::try_from(result.findings()).unwrap_or(i64::MAX));
+    }
+    if let Some(reason) = &run.failure_reason {
+        event = event.with("error", reason.clone());
+    }
+    event
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lease_seconds_are_ten_to_an_hour() {
+        assert_eq!(LeaseSeconds::new(10).unwrap().duration(), time::Duration::seconds(10));
+        assert!(LeaseSeconds::new(3600).is_ok());
+        for bad in [9, 3601, 0, -5, i64::MAX] {
+            assert!(LeaseSeconds::new(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn maturity_targets_are_one_to_five() {

@@ -10,12 +10,16 @@ use time::OffsetDateTime;
 
 use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::ProrationLine;
+use crate::catalog::ProductId;
 use crate::catalog::RunLimit;
 use crate::customer::Customer;
+use crate::event::EventType;
 use crate::event::{Event, EventValue};
-use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId};
+use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId, WorkerId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
-use crate::ports::{ClaimedDelivery, DeliveryQueue, Resend, WebhookRepository};
+use crate::ports::{
+    ClaimedDelivery, DeliveryQueue, ExpiredLeases, Resend, RunActionError, RunQueue, WebhookRepository,
+};
 use crate::ports::{
     Clock, CreateRunsError, CustomerRepository, DistributorRepository, DistributorTotals, IdGenerator, InfraError,
     KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, ManagedPartnerRepository, Page, Paged,
@@ -23,6 +27,7 @@ use crate::ports::{
     PlanChangeRepository, Principal, ReservePlanChangeError, RevokeKeyError, RunBatch, RunBatchOutcome, RunRepository,
     SlotEvents, WorkerRepository,
 };
+use crate::run::{ClaimedRun, RunResult, RunStatus, assessment_event};
 use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
 use crate::webhook::{
@@ -100,6 +105,14 @@ struct State {
     thresholds: Vec<(PartnerId, Month, u8)>,
     endpoints: Vec<WebhookEndpoint>,
     deliveries: Vec<StoredDelivery>,
+    /// Worker protocol: claims so far and the current lease, per run.
+    leases: HashMap<RunId, Lease>,
+}
+
+#[derive(Default)]
+struct Lease {
+    attempts: u32,
+    holder: Option<(WorkerId, OffsetDateTime)>,
 }
 
 /// A delivery as the fake keeps it: the log entry plus the queue's bookkeeping.
@@ -854,4 +867,147 @@ fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+impl State {
+    fn claimed(&self, run: &Run) -> ClaimedRun {
+        let customer = self.customers.iter().find(|c| c.id == run.customer_id).expect("runs go with their customer");
+        let lease = self.leases.get(&run.id).and_then(|l| l.holder.as_ref()).map(|(_, until)| *until);
+        ClaimedRun {
+            run: run.clone(),
+            customer_name: customer.name.as_str().to_owned(),
+            tenant_id: customer.tenant_id.clone(),
+            lease_expires_at: lease.unwrap_or(run.created_at),
+        }
+    }
+
+    /// The index of `run` if it is running under `worker`'s claim.
+    fn held_by(&self, worker: &WorkerId, run: &RunId) -> Result<usize, RunActionError> {
+        let i = self.runs.iter().position(|r| &r.id == run).ok_or(RunActionError::NotFound)?;
+        let holder = self.leases.get(run).and_then(|l| l.holder.as_ref()).map(|(w, _)| w);
+        if self.runs[i].status == RunStatus::Running && holder == Some(worker) {
+            Ok(i)
+        } else {
+            Err(RunActionError::Conflict)
+        }
+    }
+
+    fn end(&mut self, i: usize, kind: EventType, now: OffsetDateTime) -> RunView {
+        let id = self.runs[i].id.clone();
+        if let Some(lease) = self.leases.get_mut(&id) {
+            lease.holder = None;
+        }
+        self.runs[i].completed_at = Some(now);
+        if kind == EventType::AssessmentFailed {
+            let key = (self.runs[i].partner_id.clone(), self.runs[i].month);
+            if let Some(used) = self.usage.get_mut(&key) {
+                *used = used.saturating_sub(1);
+            }
+        }
+        let run = self.runs[i].clone();
+        self.record(assessment_event(kind, &run, now));
+        view(self, &run)
+    }
+}
+
+#[async_trait]
+impl RunQueue for InMemoryStore {
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        products: &[ProductId],
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<ClaimedRun>, InfraError> {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        let mut queued: Vec<usize> = (0..state.runs.len())
+            .filter(|&i| state.runs[i].status == RunStatus::Queued)
+            .filter(|&i| products.is_empty() || products.contains(&state.runs[i].product))
+            .collect();
+        queued.sort_by_key(|&i| (state.runs[i].created_at, state.runs[i].id.clone()));
+        let Some(&i) = queued.first() else { return Ok(None) };
+        let id = state.runs[i].id.clone();
+        let lease = state.leases.entry(id).or_default();
+        lease.attempts += 1;
+        lease.holder = Some((worker.clone(), lease_until));
+        let first = lease.attempts == 1;
+        let run = &mut state.runs[i];
+        run.status = RunStatus::Running;
+        run.started_at.get_or_insert(now);
+        let run = run.clone();
+        if first {
+            state.record(assessment_event(EventType::AssessmentStarted, &run, now));
+        }
+        Ok(Some(state.claimed(&run)))
+    }
+
+    async fn heartbeat(
+        &self,
+        worker: &WorkerId,
+        run: &RunId,
+        lease_until: OffsetDateTime,
+    ) -> Result<ClaimedRun, RunActionError> {
+        let mut state = self.state.lock().unwrap();
+        let i = state.held_by(worker, run)?;
+        if let Some(lease) = state.leases.get_mut(run) {
+            lease.holder = Some((worker.clone(), lease_until));
+        }
+        let run = state.runs[i].clone();
+        Ok(state.claimed(&run))
+    }
+
+    async fn complete(
+        &self,
+        worker: &WorkerId,
+        run: &RunId,
+        result: &RunResult,
+        now: OffsetDateTime,
+    ) -> Result<RunView, RunActionError> {
+        let mut state = self.state.lock().unwrap();
+        let i = state.held_by(worker, run)?;
+        state.runs[i].status = RunStatus::Completed;
+        state.runs[i].result = Some(result.clone());
+        Ok(state.end(i, EventType::AssessmentCompleted, now))
+    }
+
+    async fn fail(
+        &self,
+        worker: &WorkerId,
+        run: &RunId,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<RunView, RunActionError> {
+        let mut state = self.state.lock().unwrap();
+        let i = state.held_by(worker, run)?;
+        state.runs[i].status = RunStatus::Failed;
+        state.runs[i].failure_reason = Some(reason.to_owned());
+        Ok(state.end(i, EventType::AssessmentFailed, now))
+    }
+
+    async fn expire_leases(&self, now: OffsetDateTime, max_attempts: u32) -> Result<ExpiredLeases, InfraError> {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        let mut outcome = ExpiredLeases::default();
+        for i in 0..state.runs.len() {
+            let id = state.runs[i].id.clone();
+            let Some(lease) = state.leases.get_mut(&id) else { continue };
+            let expired = lease.holder.as_ref().is_some_and(|(_, until)| *until < now);
+            if state.runs[i].status != RunStatus::Running || !expired {
+                continue;
+            }
+            lease.holder = None;
+            if lease.attempts >= max_attempts {
+                state.runs[i].status = RunStatus::Failed;
+                state.runs[i].failure_reason =
+                    Some(format!("the worker's lease expired {max_attempts} times; the run was abandoned"));
+                state.end(i, EventType::AssessmentFailed, now);
+                outcome.failed += 1;
+            } else {
+                state.runs[i].status = RunStatus::Queued;
+                outcome.requeued += 1;
+            }
+        }
+        Ok(outcome)
+    }
 }

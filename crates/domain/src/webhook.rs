@@ -91,7 +91,12 @@ impl WebhookUrl {
         if refused && !allow_private {
             return Err(invalid("must not point at a loopback, private, link-local or metadata address"));
         }
-        Ok(Self(url.into()))
+        // Normalising percent-encodes, so the stored form can be longer than what was sent.
+        let normalised: String = url.into();
+        if normalised.len() > MAX_URL_LEN {
+            return Err(invalid("must be at most 2048 characters"));
+        }
+        Ok(Self(normalised))
     }
 
     /// Rebuilds a URL read back from storage (it was checked when stored).

@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use partnerd_domain::ids::{DistributorId, PartnerId};
+use partnerd_domain::ids::{DistributorId, PartnerId, WorkerId};
 use partnerd_domain::keys::{KeyKind, KeyOwner};
 use partnerd_domain::ports::Principal;
 
@@ -113,6 +113,10 @@ auth_extractor!(
 auth_extractor!(
     /// An active distributor, from `X-Distributor-Key`.
     DistributorAuth, KeyKind::Distributor, KeyOwner::Distributor, DistributorId
+);
+auth_extractor!(
+    /// An active worker, from `X-Worker-Key`.
+    WorkerAuth, KeyKind::Worker, KeyOwner::Worker, WorkerId
 );
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use partnerd_domain::ports::InfraError;
 use partnerd_domain::services::{
     AssessmentError, AuthError, CustomerError, DistributorError, KeyError, PlanChangeError, ProfileError, WebhookError,
+    WorkerError,
 };
 use partnerd_domain::values::FieldError;
 use serde::Serialize;
@@ -235,6 +236,22 @@ impl From<WebhookError> for ApiError {
             WebhookError::NotFound => Self::not_found(),
             WebhookError::Field(e) => e.into(),
             WebhookError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<WorkerError> for ApiError {
+    fn from(e: WorkerError) -> Self {
+        match e {
+            WorkerError::NotFound => Self::not_found(),
+            WorkerError::RunStateConflict => Self::new(
+                StatusCode::CONFLICT,
+                "RUN_STATE_CONFLICT",
+                "The run is not running under this worker's lease (another worker holds it, it went back to \
+                 the queue, or it has already ended).",
+            ),
+            WorkerError::Field(e) => e.into(),
+            WorkerError::Internal(e) => e.into(),
         }
     }
 }

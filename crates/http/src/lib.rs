@@ -19,11 +19,11 @@ use actix_web::{App, HttpServer, web};
 use partnerd_domain::catalog::Catalog;
 use partnerd_domain::ports::{
     BillingProvider, Clock, CustomerRepository, DistributorRepository, IdGenerator, KeyGenerator, KeyRepository,
-    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, RunRepository, WebhookRepository,
+    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, RunQueue, RunRepository, WebhookRepository,
 };
 use partnerd_domain::services::{
     AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
-    WebhookService,
+    WebhookService, WorkerService,
 };
 
 pub use error::{ApiError, ErrorBody};
@@ -39,6 +39,7 @@ pub struct AppState {
     pub plans: Arc<PlanService>,
     pub distributors: Arc<DistributorService>,
     pub webhooks: Arc<WebhookService>,
+    pub workers: Arc<WorkerService>,
     pub catalog: Arc<Catalog>,
 }
 
@@ -68,6 +69,7 @@ impl AppState {
             + RunRepository
             + PlanChangeRepository
             + WebhookRepository
+            + RunQueue
             + 'static,
     {
         let Ports { store: s, billing, catalog, clock, ids, keys, allow_private_webhooks } = ports;
@@ -91,6 +93,7 @@ impl AppState {
                 clock.clone(),
                 ids.clone(),
             )),
+            workers: Arc::new(WorkerService::new(s.clone(), catalog.clone(), clock.clone())),
             webhooks: Arc::new(WebhookService::new(s.clone(), clock.clone(), keys.clone(), allow_private_webhooks)),
             distributors: Arc::new(DistributorService::new(s.clone(), s, catalog.clone(), clock, ids, keys)),
             catalog,

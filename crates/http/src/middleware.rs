@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
@@ -47,6 +48,7 @@ pub async fn request_context(
     let request_id = inbound_request_id(&req).unwrap_or_else(new_request_id);
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
     let started = Instant::now();
+    let idle_poll = req.path().ends_with("/worker/runs/claim");
     let outcome = next.call(req).instrument(span.clone()).await;
     let mut res = match outcome {
         Ok(res) => res.map_into_boxed_body(),
@@ -57,6 +59,9 @@ pub async fn request_context(
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), latency_ms, "request finished");
+        } else if status == StatusCode::NO_CONTENT && idle_poll {
+            // A worker's empty claim: one a second per idle worker is noise at `info`.
+            tracing::debug!(status = status.as_u16(), latency_ms, "request finished");
         } else {
             tracing::info!(status = status.as_u16(), latency_ms, "request finished");
         }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::webhooks::{distributor as distributor_webhooks, partner as partner_webhooks};
-use crate::routes::{distributor, partner};
+use crate::routes::{distributor, partner, worker};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +48,10 @@ use crate::routes::{distributor, partner};
         distributor::list_runs,
         distributor::trigger,
         distributor::usage,
+        worker::claim,
+        worker::heartbeat,
+        worker::complete,
+        worker::fail,
         partner_webhooks::get,
         partner_webhooks::put,
         partner_webhooks::delete,
@@ -63,10 +67,22 @@ use crate::routes::{distributor, partner};
         distributor_webhooks::retry,
         distributor_webhooks::replay,
     ),
+    components(schemas(
+        crate::dto::WebhookEvent,
+        crate::dto::WebhookEventType,
+        crate::dto::WebhookEventData,
+        crate::dto::CustomerEventData,
+        crate::dto::CustomerDeletedData,
+        crate::dto::PartnerStatusEventData,
+        crate::dto::KeyEventData,
+        crate::dto::UsageThresholdData,
+        crate::dto::AssessmentEventData,
+    )),
     modifiers(&KeyHeaders),
     tags(
         (name = "Partner", description = "The Partner API: X-Partner-Key (pk_live_…)"),
         (name = "Distributor", description = "The Distributor API: X-Distributor-Key (dk_live_…)"),
+        (name = "Worker", description = "The worker protocol: X-Worker-Key (wk_live_…)"),
     )
 )]
 pub struct ApiDoc;

@@ -74,6 +74,7 @@ impl MigratorTrait for Migrator {
                 sql: include_str!("migrations/0004_usage_thresholds.sql"),
             }),
             Box::new(SqlMigration { name: "m0005_webhooks", sql: include_str!("migrations/0005_webhooks.sql") }),
+            Box::new(SqlMigration { name: "m0006_run_leases", sql: include_str!("migrations/0006_run_leases.sql") }),
         ]
     }
 }

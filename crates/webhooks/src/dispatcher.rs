@@ -216,7 +216,9 @@ async fn send(
         Ok(url) => url,
         Err(_) => return (failed, None, Some("the endpoint URL does not parse".into())),
     };
-    if let Err(blocked) = guard::check_literal(&url, allow_private) {
+    if let Err(blocked) =
+        guard::check_scheme(&url, allow_private).and_then(|()| guard::check_literal(&url, allow_private))
+    {
         return (failed, None, Some(format!("refused: {blocked}")));
     }
     let body = payload(delivery);

@@ -1,9 +1,11 @@
 //! The address guard against server-side request forgery: endpoint host names are resolved
-//! here, at every attempt, and loopback, private, link-local and metadata addresses are dropped
-//! (unless private addresses are allowed), so a URL cannot be pointed at the internal network,
-//! not even by a DNS answer that changes after the URL was accepted. The client connects only to
-//! addresses this resolver returned. Literal IP hosts never reach a resolver: [`check_literal`]
-//! covers them.
+//! here whenever the client opens a connection, and loopback, private, link-local and metadata
+//! addresses are dropped (unless private addresses are allowed), so a URL cannot be pointed at
+//! the internal network, not even by a DNS answer that changes after the URL was accepted. The
+//! client connects only to addresses this resolver returned (a pooled connection is reused
+//! without a new lookup, but its address was checked when it was opened). Literal IP hosts never
+//! reach a resolver: [`check_literal`] covers them, and [`check_scheme`] refuses plain `http`
+//! unless private addresses are allowed (a URL accepted while they were stays refused after).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -16,11 +18,14 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
     pub host: String,
+    pub why: &'static str,
 }
+
+const PRIVATE: &str = "resolves only to loopback, private, link-local or metadata addresses";
 
 impl fmt::Display for Blocked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} resolves only to loopback, private, link-local or metadata addresses", self.host)
+        write!(f, "{} {}", self.host, self.why)
     }
 }
 
@@ -41,7 +46,7 @@ impl GuardedResolver {
     ) -> Result<Vec<SocketAddr>, Blocked> {
         let allowed: Vec<SocketAddr> =
             addrs.into_iter().filter(|a| self.allow_private || !is_forbidden(a.ip())).collect();
-        if allowed.is_empty() { Err(Blocked { host: host.to_owned() }) } else { Ok(allowed) }
+        if allowed.is_empty() { Err(Blocked { host: host.to_owned(), why: PRIVATE }) } else { Ok(allowed) }
     }
 }
 
@@ -57,6 +62,16 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// Refuses plain `http` unless private addresses are allowed (tests and closed networks).
+pub fn check_scheme(url: &reqwest::Url, allow_private: bool) -> Result<(), Blocked> {
+    if url.scheme() == "https" || allow_private {
+        Ok(())
+    } else {
+        let why = "uses plain http, refused without --webhook-allow-private";
+        Err(Blocked { host: url.host_str().unwrap_or_default().to_owned(), why })
+    }
+}
+
 /// Refuses a URL whose host is a literal forbidden IP address (names go through the resolver).
 pub fn check_literal(url: &reqwest::Url, allow_private: bool) -> Result<(), Blocked> {
     let ip = match url.host() {
@@ -64,7 +79,7 @@ pub fn check_literal(url: &reqwest::Url, allow_private: bool) -> Result<(), Bloc
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
         _ => return Ok(()),
     };
-    if allow_private || !is_forbidden(ip) { Ok(()) } else { Err(Blocked { host: ip.to_string() }) }
+    if allow_private || !is_forbidden(ip) { Ok(()) } else { Err(Blocked { host: ip.to_string(), why: PRIVATE }) }
 }
 
 #[cfg(test)]
@@ -113,5 +128,14 @@ mod tests {
         }
         let public = reqwest::Url::parse("https://93.184.216.34/hook").unwrap();
         assert!(check_literal(&public, false).is_ok());
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_private_addresses_are_allowed() {
+        let http = reqwest::Url::parse("http://hooks.example.com/x").unwrap();
+        let refused = check_scheme(&http, false).unwrap_err();
+        assert_eq!(refused.to_string(), "hooks.example.com uses plain http, refused without --webhook-allow-private");
+        assert!(check_scheme(&http, true).is_ok());
+        assert!(check_scheme(&reqwest::Url::parse("https://hooks.example.com/x").unwrap(), false).is_ok());
     }
 }

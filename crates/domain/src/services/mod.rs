@@ -11,6 +11,7 @@ mod keys;
 mod plans;
 mod profile;
 mod webhooks;
+mod workers;
 
 pub use admin::{AdminError, AdminService, NewPartner};
 pub use assessments::{
@@ -32,3 +33,4 @@ pub use plans::{
 };
 pub use profile::{DistributorProfile, PartnerProfile, ProfileError, ProfileService, UsageSummary};
 pub use webhooks::{ConfiguredEndpoint, ReplayRequest, WebhookError, WebhookService};
+pub use workers::{ClaimRequest, Completion, WorkerError, WorkerService};

@@ -115,13 +115,17 @@ mod assessments;
 mod billing;
 mod customers;
 mod distributors;
+mod events;
 mod webhooks;
+mod workers;
 
 pub use assessments::*;
 pub use billing::*;
 pub use customers::*;
 pub use distributors::*;
+pub use events::*;
 pub use webhooks::*;
+pub use workers::*;
 
 /// `?limit=&starting_after=`: optional pagination for lists that grow.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]

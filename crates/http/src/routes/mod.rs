@@ -3,6 +3,7 @@
 pub(crate) mod distributor;
 pub(crate) mod partner;
 pub(crate) mod webhooks;
+pub(crate) mod worker;
 
 use actix_web::{HttpResponse, Resource, web};
 
@@ -55,6 +56,10 @@ pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
         .service(resource("/distributor/webhook/deliveries").route(web::get().to(dw::deliveries)))
         .service(resource("/distributor/webhook/deliveries/{eventId}/retry").route(web::post().to(dw::retry)))
         .service(resource("/distributor/webhook/replay").route(web::post().to(dw::replay)))
+        .service(resource("/worker/runs/claim").route(web::post().to(worker::claim)))
+        .service(resource("/worker/runs/{id}/heartbeat").route(web::post().to(worker::heartbeat)))
+        .service(resource("/worker/runs/{id}/complete").route(web::post().to(worker::complete)))
+        .service(resource("/worker/runs/{id}/fail").route(web::post().to(worker::fail)))
         .service(resource("/distributor/me").route(web::get().to(d::me)))
         .service(resource("/distributor/usage").route(web::get().to(d::usage)))
         .service(resource("/distributor/partners/bulk").route(web::post().to(d::bulk_create_partners)))

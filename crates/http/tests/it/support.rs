@@ -484,3 +484,31 @@ impl Caller<'_> {
         reply.body["partners"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
     }
 }
+
+impl TestApp {
+    /// A worker named `name` with its first key, as `partnerd admin create-worker` makes one.
+    pub async fn worker(&self, name: &str) -> (partnerd_domain::account::Worker, ApiKey) {
+        let w = partnerd_domain::account::Worker {
+            id: partnerd_domain::ids::WorkerId::generate(&self.ids),
+            name: DisplayName::parse(name).unwrap(),
+            created_at: NOW,
+        };
+        let key = ApiKey::generate(KeyKind::Worker, &self.ids);
+        partnerd_domain::ports::WorkerRepository::insert(&*self.store, &w, key.hash()).await.unwrap();
+        (w, key)
+    }
+
+    /// A client that sends `key` in `X-Worker-Key`.
+    pub fn as_worker(&self, key: &ApiKey) -> Caller<'_> {
+        self.as_worker_key(key.reveal())
+    }
+
+    pub fn as_worker_key(&self, key: &str) -> Caller<'_> {
+        Caller { app: self, header: "X-Worker-Key", key: key.to_owned() }
+    }
+
+    /// A client that sends `key` in `header`, whatever kind of key it is.
+    pub fn with_header(&self, header: &'static str, key: &str) -> Caller<'_> {
+        Caller { app: self, header, key: key.to_owned() }
+    }
+}

@@ -16,7 +16,7 @@ use crate::entity::run;
 
 /// A run row joined with its customer's name.
 #[derive(Debug, FromQueryResult)]
-struct RunRow {
+pub(super) struct RunRow {
     id: String,
     partner_id: String,
     customer_id: String,
@@ -37,7 +37,7 @@ struct RunRow {
     customer_name: String,
 }
 
-const RUN_SELECT: &str = "SELECT r.id, r.partner_id, r.customer_id, r.product, r.maturity_target, r.status, \
+pub(super) const RUN_SELECT: &str = "SELECT r.id, r.partner_id, r.customer_id, r.product, r.maturity_target, r.status, \
     r.month, r.created_at, r.started_at, r.completed_at, r.score, r.critical, r.high, r.medium, r.low, \
     r.report_url, r.failure_reason, c.name AS customer_name FROM runs r JOIN customers c ON c.id = r.customer_id";
 
@@ -46,7 +46,7 @@ fn count(raw: Option<i64>) -> Result<u32, InfraError> {
 }
 
 impl RunRow {
-    fn into_view(self) -> Result<RunView, InfraError> {
+    pub(super) fn into_view(self) -> Result<RunView, InfraError> {
         let result = match self.score {
             Some(score) => Some(RunResult {
                 score: u8::try_from(score).map_err(corrupt)?,

@@ -6,5 +6,7 @@ mod billing;
 mod customers;
 mod keys;
 mod managed;
+mod run_queue;
 mod runs;
 mod support;
+mod webhooks;
