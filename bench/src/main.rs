@@ -11,11 +11,16 @@
 //!    count, on a separate database migrated by `partnerd migrate` (no HTTP, no auth, no domain).
 //! 2. **Read latency.** `GET /v1/partner/me` and `GET /v1/partner/assessments?limit=50` after the
 //!    triggers. Baseline: `GET /openapi.json` (no auth, no database), measured the same way.
+//! 3. **Webhook deliveries per second** from the dispatcher to a local receiver, draining a full
+//!    queue and keeping up with live events. Baseline: the same receiver driven by a plain reqwest
+//!    client with the same concurrency (see `webhooks.rs`).
 
 mod hand_sql;
 mod load;
+mod receiver;
 mod report;
 mod server;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +76,35 @@ struct Args {
     /// throwaway databases may be created and dropped).
     #[arg(long, value_enum, default_value_t = Which::All)]
     backend: Which,
+
+    /// Which workloads to run: the HTTP ones (trigger and reads), the webhook deliveries, or both.
+    #[arg(long, value_enum, default_value_t = Workloads::All)]
+    workloads: Workloads,
+
+    /// Events per webhook phase (drain and live); each is one customer created in bulk.
+    #[arg(long, default_value_t = 2_000)]
+    webhook_events: usize,
+
+    /// Deliveries in flight at once: partnerd's --webhook-concurrency, and the baseline's clients.
+    #[arg(long, default_value_t = 64)]
+    webhook_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workloads {
+    All,
+    Http,
+    Webhooks,
+}
+
+impl Workloads {
+    fn http(self) -> bool {
+        matches!(self, Self::All | Self::Http)
+    }
+
+    fn webhooks(self) -> bool {
+        matches!(self, Self::All | Self::Webhooks)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +134,9 @@ async fn bench(args: Args) -> Result<()> {
     if args.requests == 0 || args.concurrency == 0 || args.partners == 0 || args.customers == 0 {
         bail!("--requests, --concurrency, --partners and --customers must each be at least 1");
     }
+    if args.webhook_events == 0 || !(1..=usize::from(u16::MAX)).contains(&args.webhook_concurrency) {
+        bail!("--webhook-events must be at least 1 and --webhook-concurrency from 1 to 65535");
+    }
     let partnerd = Partnerd::new(&args.partnerd)?;
     let postgres = std::env::var_os(POSTGRES_URL_VAR).is_some();
     let mut backends = Vec::new();
@@ -128,18 +165,34 @@ async fn bench(args: Args) -> Result<()> {
         args.customers,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
-    println!(
-        "baselines: trigger = the reservation transaction written by hand, sea-orm raw SQL, no HTTP \
-         (tx/s); reads = GET /openapi.json, no auth, no database"
-    );
+    if args.workloads.http() {
+        println!(
+            "baselines: trigger = the reservation transaction written by hand, sea-orm raw SQL, no HTTP \
+             (tx/s); reads = GET /openapi.json, no auth, no database"
+        );
+    }
+    if args.workloads.webhooks() {
+        println!("{}", webhooks::describe(&args));
+    }
     let mut failed = Vec::new();
     for backend in backends {
         let name = backend_name(backend);
-        match bench_backend(&args, &partnerd, backend).await {
-            Ok(report) => print!("{}", report.render()),
-            Err(e) => {
-                eprintln!("bench: {name} failed: {e:#}");
-                failed.push(name);
+        if args.workloads.http() {
+            match bench_backend(&args, &partnerd, backend).await {
+                Ok(report) => print!("{}", report.render()),
+                Err(e) => {
+                    eprintln!("bench: {name} failed: {e:#}");
+                    failed.push(format!("{name} (http)"));
+                }
+            }
+        }
+        if args.workloads.webhooks() {
+            match webhooks::bench(&args, &partnerd, backend).await {
+                Ok(report) => print!("{}", report.render()),
+                Err(e) => {
+                    eprintln!("bench: {name} webhooks failed: {e:#}");
+                    failed.push(format!("{name} (webhooks)"));
+                }
             }
         }
     }

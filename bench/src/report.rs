@@ -44,7 +44,7 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-fn ms(d: Option<Duration>) -> String {
+pub fn ms(d: Option<Duration>) -> String {
     match d {
         None => "-".into(),
         Some(d) => {
@@ -92,24 +92,7 @@ impl Report {
             lines.push(line);
         }
         // Text columns are left-aligned, numbers right-aligned.
-        let left = |col: usize| matches!(col, 0..=2 | 10 | 11 | 19 | 20);
-        let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| lines.iter().filter_map(|l| l.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = String::new();
-        for line in &lines {
-            let mut text = String::new();
-            for (c, cell) in line.iter().enumerate() {
-                if c > 0 {
-                    text.push_str("  ");
-                }
-                let w = widths[c];
-                if left(c) { text.push_str(&format!("{cell:<w$}")) } else { text.push_str(&format!("{cell:>w$}")) }
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
-        }
+        let mut out = align(&lines, &|col| matches!(col, 0..=2 | 10 | 11 | 19 | 20));
         let mut failures = Vec::new();
         let all = self
             .rows
@@ -133,6 +116,29 @@ impl Report {
         }
         out
     }
+}
+
+/// Lines of cells as a table: each column as wide as its widest cell, cells two spaces apart,
+/// left-aligned where `left(column)`, right-aligned elsewhere.
+pub fn align(lines: &[Vec<String>], left: &dyn Fn(usize) -> bool) -> String {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| lines.iter().filter_map(|l| l.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        let mut text = String::new();
+        for (c, cell) in line.iter().enumerate() {
+            if c > 0 {
+                text.push_str("  ");
+            }
+            let w = widths[c];
+            if left(c) { text.push_str(&format!("{cell:<w$}")) } else { text.push_str(&format!("{cell:>w$}")) }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -100,12 +100,18 @@ impl Partnerd {
     /// `partnerd serve --bind 127.0.0.1:0 --partner-rate-limit 0 --distributor-rate-limit 0`
     /// on `database_url`; returns once it prints its address. Its logs (stderr) go to a file.
     pub async fn serve(&self, database_url: &str) -> Result<Server> {
+        self.serve_with(database_url, &[]).await
+    }
+
+    /// [`Partnerd::serve`] with `extra` arguments after the usual ones (webhook flags).
+    pub async fn serve_with(&self, database_url: &str, extra: &[&str]) -> Result<Server> {
         let log_path = std::env::temp_dir().join(format!("partnerd_bench_{}_{}.log", std::process::id(), unique()));
         let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let mut child = self
             .command()
             .args(["serve", "--bind", "127.0.0.1:0", "--partner-rate-limit", "0", "--distributor-rate-limit", "0"])
             .args(["--database-url", database_url])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

@@ -102,7 +102,8 @@ fn test(extra: &[String]) -> Result<()> {
 
 /// Builds the real binary and the bench harness in release mode, then runs the harness against
 /// it: SQLite always, PostgreSQL when reachable. `extra` goes to `partnerd-bench` (`--requests N
-/// --concurrency N --max-seconds S --partners N --customers N --backend all|sqlite|postgres`).
+/// --concurrency N --max-seconds S --partners N --customers N --backend all|sqlite|postgres
+/// --workloads all|http|webhooks --webhook-events N --webhook-concurrency N`).
 fn bench(extra: &[String]) -> Result<()> {
     let ci = env::var("CI").as_deref() == Ok("true");
     let postgres = postgres_url(ci, "benchmarks")?;

@@ -9,6 +9,7 @@ pub mod event;
 pub mod ids;
 pub mod keys;
 pub mod ports;
+pub mod report;
 pub mod run;
 pub mod services;
 pub mod values;

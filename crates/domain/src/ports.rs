@@ -14,6 +14,7 @@ use crate::catalog::{PlanId, ProductId, RunLimit};
 use crate::event::{Event, EventType};
 use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId, WorkerId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
+use crate::report::{CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunTally};
 use crate::run::{ClaimedRun, Run, RunFilter, RunResult, RunView};
 use crate::values::{Email, Month};
 use crate::webhook::{
@@ -94,6 +95,15 @@ pub enum RevokeKeyError {
     Internal(#[from] InfraError),
 }
 
+/// The `key.*` events of a change that revokes every key of a partner and may issue a fresh
+/// slot-1 key (suspension, activation, an operator's reissue): `revoked` is recorded for each
+/// slot the change actually revokes, `created` when it issues the key. Empty for other owners.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyEvents {
+    pub revoked: SlotEvents,
+    pub created: Option<Event>,
+}
+
 /// The event to record for each slot a new key may land in (a `key.created` event names its
 /// slot, and which slot is free is only known inside the insert's transaction).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,7 +144,13 @@ pub trait KeyRepository: Send + Sync {
     ) -> Result<KeySlot, KeyInsertError>;
 
     /// Revokes every active key of `owner` and stores `hash` in slot 1, in one transaction.
-    async fn reissue(&self, owner: &KeyOwner, hash: &KeyHash, now: OffsetDateTime) -> Result<(), InfraError>;
+    async fn reissue(
+        &self,
+        owner: &KeyOwner,
+        hash: &KeyHash,
+        now: OffsetDateTime,
+        events: &KeyEvents,
+    ) -> Result<(), InfraError>;
 
     /// Revokes the owner's active key in `slot`. Atomic per owner: concurrent revocations of
     /// both slots never leave the owner with no active key (`LastKey` for the one that would).
@@ -431,6 +447,8 @@ pub struct PartnerTransition {
     pub revoke_keys: bool,
     /// Store this as the partner's slot-1 key (activation of a partner with no active key).
     pub issue_key: Option<KeyHash>,
+    /// Recorded for the keys this transition revokes and issues, in the same transaction.
+    pub key_events: KeyEvents,
     /// Recorded in the outbox in the same transaction.
     pub event: Event,
 }
@@ -644,4 +662,45 @@ pub trait RunQueue: Send + Sync {
     /// Runs whose lease ended before `now` go back to the queue, or, once claimed
     /// `max_attempts` times, fail as [`RunQueue::fail`] does.
     async fn expire_leases(&self, now: OffsetDateTime, max_attempts: u32) -> Result<ExpiredLeases, InfraError>;
+}
+
+/// Aggregate figures over runs, customers and partners for usage reports, dashboards and
+/// analytics. Every method is one grouped query (no rows are loaded to be counted), scoped to
+/// the partner or to the distributor's partners: another account's data is never counted.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ReportRepository: Send + Sync {
+    /// Runs of the scope created in `period`, counted per UTC day of creation, product and
+    /// status (only non-zero cells).
+    async fn run_tallies(&self, scope: &ReportScope, period: &Period) -> Result<Vec<RunTally>, InfraError>;
+
+    /// How many distinct customers of the scope had a run created in `period`.
+    async fn customers_with_runs(&self, scope: &ReportScope, period: &Period) -> Result<u64, InfraError>;
+
+    /// The scope's customers with a run created in `period`, most runs first (then by id), at
+    /// most `limit` of them (`None`: all).
+    async fn customer_runs(
+        &self,
+        scope: &ReportScope,
+        period: &Period,
+        limit: Option<u32>,
+    ) -> Result<Vec<CustomerRuns>, InfraError>;
+
+    /// Every partner of the distributor with its runs created in `period` and its current
+    /// customer count, most runs first (then by id), at most `limit` (`None`: all).
+    async fn partner_runs(
+        &self,
+        distributor: &DistributorId,
+        period: &Period,
+        limit: Option<u32>,
+    ) -> Result<Vec<PartnerRuns>, InfraError>;
+
+    /// The distributor's partners by status, and how many have used at least `units` of
+    /// `month`'s run limit where `(plan, units)` is in `near_limit` (plans not listed never count).
+    async fn partner_statuses(
+        &self,
+        distributor: &DistributorId,
+        month: Month,
+        near_limit: &[(PlanId, u32)],
+    ) -> Result<PartnerStatusCounts, InfraError>;
 }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::ProrationLine;
+use crate::catalog::PlanId;
 use crate::catalog::ProductId;
 use crate::catalog::RunLimit;
 use crate::customer::Customer;
@@ -17,16 +18,18 @@ use crate::event::EventType;
 use crate::event::{Event, EventValue};
 use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId, WorkerId};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
+use crate::ports::ReportRepository;
 use crate::ports::{
     ClaimedDelivery, DeliveryQueue, ExpiredLeases, Resend, RunActionError, RunQueue, WebhookRepository,
 };
 use crate::ports::{
     Clock, CreateRunsError, CustomerRepository, DistributorRepository, DistributorTotals, IdGenerator, InfraError,
-    KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, ManagedPartnerRepository, Page, Paged,
+    KeyEvents, KeyGenerator, KeyInsertError, KeyRepository, LedgerRepository, ManagedPartnerRepository, Page, Paged,
     PartnerListing, PartnerRepository, PartnerTransition, PartnerUsage, PartnerUsageRow, PlanChange,
     PlanChangeRepository, Principal, ReservePlanChangeError, RevokeKeyError, RunBatch, RunBatchOutcome, RunRepository,
     SlotEvents, WorkerRepository,
 };
+use crate::report::{CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunCounts, RunTally};
 use crate::run::{ClaimedRun, RunResult, RunStatus, assessment_event};
 use crate::run::{Run, RunFilter, RunView};
 use crate::values::{Email, Month};
@@ -145,6 +148,15 @@ impl State {
         self.keys.iter().filter(|k| &k.owner == owner && !k.revoked).map(|k| k.slot).collect()
     }
 
+    /// Revokes every active key of `owner`, recording the event of each slot revoked.
+    fn revoke_all(&mut self, owner: &KeyOwner, events: &SlotEvents) {
+        let revoked: Vec<KeySlot> = self.active_slots(owner);
+        self.keys.iter_mut().filter(|k| &k.owner == owner).for_each(|k| k.revoked = true);
+        for slot in revoked {
+            self.record_all(events.for_slot(slot).cloned());
+        }
+    }
+
     fn add_key(&mut self, owner: KeyOwner, slot: KeySlot, hash: KeyHash) {
         self.keys.push(StoredKey { owner, slot, hash, revoked: false });
     }
@@ -212,10 +224,17 @@ impl KeyRepository for InMemoryStore {
         Ok(slot)
     }
 
-    async fn reissue(&self, owner: &KeyOwner, hash: &KeyHash, _now: OffsetDateTime) -> Result<(), InfraError> {
+    async fn reissue(
+        &self,
+        owner: &KeyOwner,
+        hash: &KeyHash,
+        _now: OffsetDateTime,
+        events: &KeyEvents,
+    ) -> Result<(), InfraError> {
         let mut state = self.state.lock().unwrap();
-        state.keys.iter_mut().filter(|k| &k.owner == owner).for_each(|k| k.revoked = true);
+        state.revoke_all(owner, &events.revoked);
         state.add_key(owner.clone(), KeySlot::FIRST, hash.clone());
+        state.record_all(events.created.clone());
         Ok(())
     }
 
@@ -600,10 +619,11 @@ impl ManagedPartnerRepository for InMemoryStore {
         }
         let owner = KeyOwner::Partner(t.partner.clone());
         if t.revoke_keys || t.issue_key.is_some() {
-            state.keys.iter_mut().filter(|k| k.owner == owner).for_each(|k| k.revoked = true);
+            state.revoke_all(&owner, &t.key_events.revoked);
         }
         if let Some(hash) = &t.issue_key {
             state.add_key(owner, KeySlot::FIRST, hash.clone());
+            state.record_all(t.key_events.created.clone());
         }
         state.record(t.event.clone());
         Ok(true)
@@ -1009,5 +1029,128 @@ impl RunQueue for InMemoryStore {
             }
         }
         Ok(outcome)
+    }
+}
+
+impl State {
+    fn in_scope(&self, scope: &ReportScope, partner: &PartnerId) -> bool {
+        match scope {
+            ReportScope::Partner(id) => id == partner,
+            ReportScope::Distributor(d) => {
+                self.partners.iter().any(|p| &p.id == partner && p.distributor_id.as_ref() == Some(d))
+            }
+        }
+    }
+
+    /// The scope's runs created in `period`.
+    fn runs_in<'a>(&'a self, scope: &'a ReportScope, period: &'a Period) -> impl Iterator<Item = &'a Run> + 'a {
+        self.runs.iter().filter(move |r| period.contains(r.created_at) && self.in_scope(scope, &r.partner_id))
+    }
+}
+
+/// Most runs first, then by id, cut to `limit`.
+fn ranked<T>(mut rows: Vec<T>, runs: impl Fn(&T) -> u64, id: impl Fn(&T) -> String, limit: Option<u32>) -> Vec<T> {
+    rows.sort_by(|a, b| runs(b).cmp(&runs(a)).then_with(|| id(a).cmp(&id(b))));
+    if let Some(limit) = limit {
+        rows.truncate(limit as usize);
+    }
+    rows
+}
+
+#[async_trait]
+impl ReportRepository for InMemoryStore {
+    async fn run_tallies(&self, scope: &ReportScope, period: &Period) -> Result<Vec<RunTally>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut cells: HashMap<(time::Date, String, RunStatus), u64> = HashMap::new();
+        for r in state.runs_in(scope, period) {
+            let day = r.created_at.to_offset(time::UtcOffset::UTC).date();
+            *cells.entry((day, r.product.as_str().to_owned(), r.status)).or_default() += 1;
+        }
+        Ok(cells
+            .into_iter()
+            .map(|((day, product, status), runs)| RunTally {
+                day,
+                product: ProductId::parse(&product).expect("stored products are well-formed"),
+                status,
+                runs,
+            })
+            .collect())
+    }
+
+    async fn customers_with_runs(&self, scope: &ReportScope, period: &Period) -> Result<u64, InfraError> {
+        let state = self.state.lock().unwrap();
+        let customers: std::collections::HashSet<&CustomerId> =
+            state.runs_in(scope, period).map(|r| &r.customer_id).collect();
+        Ok(customers.len() as u64)
+    }
+
+    async fn customer_runs(
+        &self,
+        scope: &ReportScope,
+        period: &Period,
+        limit: Option<u32>,
+    ) -> Result<Vec<CustomerRuns>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut counts: HashMap<CustomerId, RunCounts> = HashMap::new();
+        for r in state.runs_in(scope, period) {
+            counts.entry(r.customer_id.clone()).or_default().add(r.status, 1);
+        }
+        let rows = counts
+            .into_iter()
+            .filter_map(|(id, runs)| {
+                let c = state.customers.iter().find(|c| c.id == id)?;
+                Some(CustomerRuns { id, partner_id: c.partner_id.clone(), name: c.name.as_str().to_owned(), runs })
+            })
+            .collect();
+        Ok(ranked(rows, |c| c.runs.total(), |c| c.id.to_string(), limit))
+    }
+
+    async fn partner_runs(
+        &self,
+        distributor: &DistributorId,
+        period: &Period,
+        limit: Option<u32>,
+    ) -> Result<Vec<PartnerRuns>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let rows = state
+            .partners
+            .iter()
+            .filter(|p| p.distributor_id.as_ref() == Some(distributor))
+            .map(|p| {
+                let mut runs = RunCounts::default();
+                let own = ReportScope::Partner(p.id.clone());
+                state.runs_in(&own, period).for_each(|r| runs.add(r.status, 1));
+                PartnerRuns {
+                    id: p.id.clone(),
+                    company: p.company.as_str().to_owned(),
+                    status: p.status,
+                    runs,
+                    customers: state.customers.iter().filter(|c| c.partner_id == p.id).count() as u64,
+                }
+            })
+            .collect();
+        Ok(ranked(rows, |p| p.runs.total(), |p| p.id.to_string(), limit))
+    }
+
+    async fn partner_statuses(
+        &self,
+        distributor: &DistributorId,
+        month: Month,
+        near_limit: &[(PlanId, u32)],
+    ) -> Result<PartnerStatusCounts, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut counts = PartnerStatusCounts::default();
+        for p in state.partners.iter().filter(|p| p.distributor_id.as_ref() == Some(distributor)) {
+            match p.status {
+                AccountStatus::Pending => counts.pending += 1,
+                AccountStatus::Active => counts.active += 1,
+                AccountStatus::Suspended => counts.suspended += 1,
+            }
+            let used = state.usage.get(&(p.id.clone(), month)).copied().unwrap_or(0);
+            if near_limit.iter().any(|(plan, units)| plan == p.plan() && used >= *units) {
+                counts.near_limit += 1;
+            }
+        }
+        Ok(counts)
     }
 }

@@ -19,11 +19,12 @@ use actix_web::{App, HttpServer, web};
 use partnerd_domain::catalog::Catalog;
 use partnerd_domain::ports::{
     BillingProvider, Clock, CustomerRepository, DistributorRepository, IdGenerator, KeyGenerator, KeyRepository,
-    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, RunQueue, RunRepository, WebhookRepository,
+    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, ReportRepository, RunQueue, RunRepository,
+    WebhookRepository,
 };
 use partnerd_domain::services::{
     AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
-    WebhookService, WorkerService,
+    ReportService, WebhookService, WorkerService,
 };
 
 pub use error::{ApiError, ErrorBody};
@@ -40,6 +41,7 @@ pub struct AppState {
     pub distributors: Arc<DistributorService>,
     pub webhooks: Arc<WebhookService>,
     pub workers: Arc<WorkerService>,
+    pub reports: Arc<ReportService>,
     pub catalog: Arc<Catalog>,
 }
 
@@ -70,6 +72,7 @@ impl AppState {
             + PlanChangeRepository
             + WebhookRepository
             + RunQueue
+            + ReportRepository
             + 'static,
     {
         let Ports { store: s, billing, catalog, clock, ids, keys, allow_private_webhooks } = ports;
@@ -95,6 +98,7 @@ impl AppState {
             )),
             workers: Arc::new(WorkerService::new(s.clone(), catalog.clone(), clock.clone())),
             webhooks: Arc::new(WebhookService::new(s.clone(), clock.clone(), keys.clone(), allow_private_webhooks)),
+            reports: Arc::new(ReportService::new(s.clone(), s.clone(), s.clone(), catalog.clone(), clock.clone())),
             distributors: Arc::new(DistributorService::new(s.clone(), s, catalog.clone(), clock, ids, keys)),
             catalog,
         }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::webhooks::{distributor as distributor_webhooks, partner as partner_webhooks};
-use crate::routes::{distributor, partner, worker};
+use crate::routes::{distributor, partner, reports, worker};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +48,12 @@ use crate::routes::{distributor, partner, worker};
         distributor::list_runs,
         distributor::trigger,
         distributor::usage,
+        reports::partner_usage,
+        reports::partner_dashboard,
+        reports::partner_analytics,
+        reports::distributor_usage,
+        reports::distributor_dashboard,
+        reports::distributor_analytics,
         worker::claim,
         worker::heartbeat,
         worker::complete,

@@ -75,6 +75,10 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(SqlMigration { name: "m0005_webhooks", sql: include_str!("migrations/0005_webhooks.sql") }),
             Box::new(SqlMigration { name: "m0006_run_leases", sql: include_str!("migrations/0006_run_leases.sql") }),
+            Box::new(SqlMigration {
+                name: "m0007_reporting_indexes",
+                sql: include_str!("migrations/0007_reporting_indexes.sql"),
+            }),
         ]
     }
 }

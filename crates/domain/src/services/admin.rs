@@ -134,7 +134,9 @@ impl AdminService {
     /// key again, since keys are stored as hashes).
     pub async fn reissue_key(&self, owner: &KeyOwner) -> Result<ApiKey, AdminError> {
         let key = ApiKey::generate(owner.kind(), &*self.key_gen);
-        self.keys.reissue(owner, &key.hash(), self.clock.now()).await?;
+        let now = self.clock.now();
+        let events = super::revoke_all_events(&*self.ids, owner, true, now);
+        self.keys.reissue(owner, &key.hash(), now, &events).await?;
         Ok(key)
     }
 

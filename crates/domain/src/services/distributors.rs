@@ -7,7 +7,7 @@ use crate::billing::Subscription;
 use crate::catalog::{Catalog, PlanId, RunLimit};
 use crate::event::{Event, EventType};
 use crate::ids::{DistributorId, EventId, PartnerId};
-use crate::keys::{ApiKey, KeyKind};
+use crate::keys::{ApiKey, KeyKind, KeyOwner};
 use crate::ports::{
     Clock, IdGenerator, InfraError, KeyGenerator, ManagedPartnerRepository, Page, Paged, PartnerListing,
     PartnerRepository, PartnerTransition, PartnerUsageRow,
@@ -226,6 +226,7 @@ impl DistributorService {
                 reason: None,
                 revoke_keys: false,
                 issue_key: Some(key.hash()),
+                key_events: super::revoke_all_events(&*self.ids, &KeyOwner::Partner(partner.id.clone()), true, now),
                 event,
             };
             if self.managed.transition(&transition).await? {
@@ -267,6 +268,7 @@ impl DistributorService {
                 reason: reason.clone(),
                 revoke_keys: true,
                 issue_key: None,
+                key_events: super::revoke_all_events(&*self.ids, &KeyOwner::Partner(partner.id.clone()), false, now),
                 event,
             };
             if self.managed.transition(&transition).await? {
@@ -432,10 +434,12 @@ mod tests {
         let again = service.activate(&d, p.id.as_str()).await.unwrap();
         assert_eq!(again.key, None, "activating an active partner changes nothing");
         let events = store.events();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].event_type, EventType::PartnerActivated);
-        assert_eq!(events[0].to_distributor.as_ref(), Some(&d));
-        assert_eq!(events[0].to_partner, None, "partner.* goes to the distributor only");
+        let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::KeyCreated, EventType::PartnerActivated], "one activation, one new key");
+        assert_eq!(events[0].to_partner.as_ref(), Some(&p.id), "the key event goes to the partner");
+        assert!(events[0].data.contains(&("slot".into(), EventValue::Int(1))));
+        assert_eq!(events[1].to_distributor.as_ref(), Some(&d));
+        assert_eq!(events[1].to_partner, None, "partner.* goes to the distributor only");
     }
 
     #[tokio::test]
@@ -447,10 +451,15 @@ mod tests {
         assert_eq!(s.reason.as_deref(), Some("unpaid invoice"));
         assert_eq!(store.find_principal(&old.hash()).await.unwrap(), None);
         let events = store.events();
-        assert_eq!(events[1].event_type, EventType::PartnerSuspended);
-        assert!(events[1].data.contains(&("reason".into(), EventValue::Text("unpaid invoice".into()))));
+        let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            types,
+            [EventType::KeyCreated, EventType::PartnerActivated, EventType::KeyRevoked, EventType::PartnerSuspended]
+        );
+        assert!(events[2].data.contains(&("slot".into(), EventValue::Int(1))), "the revoked slot is named");
+        assert!(events[3].data.contains(&("reason".into(), EventValue::Text("unpaid invoice".into()))));
         service.suspend(&d, p.id.as_str(), None).await.unwrap();
-        assert_eq!(store.events().len(), 2, "suspending again changes nothing");
+        assert_eq!(store.events().len(), 4, "suspending again changes nothing");
         let new = service.activate(&d, p.id.as_str()).await.unwrap().key.unwrap();
         assert_ne!(new, old);
         assert!(store.find_principal(&new.hash()).await.unwrap().is_some());

@@ -6,7 +6,7 @@ use crate::event::{Event, EventType};
 use crate::ids::{EventId, PartnerId};
 use crate::keys::{ApiKey, KeyOwner, KeySlot};
 use crate::ports::{
-    Clock, IdGenerator, InfraError, KeyGenerator, KeyInsertError, KeyRepository, RevokeKeyError, SlotEvents,
+    Clock, IdGenerator, InfraError, KeyEvents, KeyGenerator, KeyInsertError, KeyRepository, RevokeKeyError, SlotEvents,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,35 @@ pub struct KeyService {
     ids: Arc<dyn IdGenerator>,
 }
 
+/// A `key.*` event for the partner's own endpoint. It names the slot, never the key.
+pub(crate) fn key_event(
+    ids: &dyn IdGenerator,
+    event_type: EventType,
+    partner: &PartnerId,
+    slot: KeySlot,
+    at: OffsetDateTime,
+) -> Event {
+    Event::new(EventId::generate(ids), event_type, at)
+        .to_partner(partner.clone())
+        .with("partnerId", partner.to_string())
+        .with("slot", i64::from(slot.get()))
+}
+
+/// The `key.*` events of a change that revokes every key of `owner` and, with `issues`, stores a
+/// fresh slot-1 key: events only for partners, whose endpoints receive them.
+pub(crate) fn revoke_all_events(
+    ids: &dyn IdGenerator,
+    owner: &KeyOwner,
+    issues: bool,
+    at: OffsetDateTime,
+) -> KeyEvents {
+    let KeyOwner::Partner(partner) = owner else { return KeyEvents::default() };
+    KeyEvents {
+        revoked: SlotEvents::new(|slot| key_event(ids, EventType::KeyRevoked, partner, slot, at)),
+        created: issues.then(|| key_event(ids, EventType::KeyCreated, partner, KeySlot::FIRST, at)),
+    }
+}
+
 impl KeyService {
     pub fn new(
         keys: Arc<dyn KeyRepository>,
@@ -49,12 +78,8 @@ impl KeyService {
         Self { keys, clock, key_gen, ids }
     }
 
-    /// A `key.*` event for the partner's own endpoint. It names the slot, never the key.
     fn event(&self, event_type: EventType, partner: &PartnerId, slot: KeySlot, at: OffsetDateTime) -> Event {
-        Event::new(EventId::generate(&*self.ids), event_type, at)
-            .to_partner(partner.clone())
-            .with("partnerId", partner.to_string())
-            .with("slot", i64::from(slot.get()))
+        key_event(&*self.ids, event_type, partner, slot, at)
     }
 
     /// Generates a key in the lowest free slot; a partner's `key.created` is recorded with it.

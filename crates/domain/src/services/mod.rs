@@ -8,8 +8,10 @@ mod bulk;
 mod customers;
 mod distributors;
 mod keys;
+pub(crate) use keys::revoke_all_events;
 mod plans;
 mod profile;
+mod reports;
 mod webhooks;
 mod workers;
 
@@ -32,5 +34,9 @@ pub use plans::{
     billing_word,
 };
 pub use profile::{DistributorProfile, PartnerProfile, ProfileError, ProfileService, UsageSummary};
+pub use reports::{
+    Analytics, DistributorDashboard, DistributorUsageReport, GroupBy, NEAR_LIMIT_PERCENT, PartnerDashboard,
+    PartnerUsageReport, ReportError, ReportService, TOP_N, UsageGroups,
+};
 pub use webhooks::{ConfiguredEndpoint, ReplayRequest, WebhookError, WebhookService};
 pub use workers::{ClaimRequest, Completion, WorkerError, WorkerService};

@@ -116,6 +116,7 @@ mod billing;
 mod customers;
 mod distributors;
 mod events;
+mod reports;
 mod webhooks;
 mod workers;
 
@@ -124,6 +125,7 @@ pub use billing::*;
 pub use customers::*;
 pub use distributors::*;
 pub use events::*;
+pub use reports::*;
 pub use webhooks::*;
 pub use workers::*;
 

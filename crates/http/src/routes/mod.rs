@@ -2,6 +2,7 @@
 
 pub(crate) mod distributor;
 pub(crate) mod partner;
+pub(crate) mod reports;
 pub(crate) mod webhooks;
 pub(crate) mod worker;
 
@@ -16,6 +17,12 @@ pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
     use webhooks::{distributor as dw, partner as pw};
     // Literal paths before `{id}` ones: `/customers/bulk` must not be taken for a customer id.
     cfg.service(resource("/partner/me").route(web::get().to(p::me)))
+        .service(resource("/partner/usage").route(web::get().to(reports::partner_usage)))
+        .service(resource("/partner/dashboard").route(web::get().to(reports::partner_dashboard)))
+        .service(resource("/partner/analytics").route(web::get().to(reports::partner_analytics)))
+        .service(resource("/distributor/reports/usage").route(web::get().to(reports::distributor_usage)))
+        .service(resource("/distributor/dashboard").route(web::get().to(reports::distributor_dashboard)))
+        .service(resource("/distributor/analytics").route(web::get().to(reports::distributor_analytics)))
         .service(resource("/partner/products").route(web::get().to(p::products)))
         .service(resource("/partner/customers/bulk").route(web::post().to(p::bulk_create_customers)))
         .service(

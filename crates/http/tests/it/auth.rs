@@ -47,7 +47,7 @@ async fn a_revoked_key_fails_the_very_next_request() {
     let (partner, old) = app.partner(None, AccountStatus::Active).await;
     assert_eq!(app.get("/v1/partner/me", ("X-Partner-Key", old.reveal())).await.0, 200);
     let fresh = ApiKey::generate(KeyKind::Partner, &app.ids);
-    app.store.reissue(&KeyOwner::Partner(partner.id), &fresh.hash(), NOW).await.unwrap();
+    app.store.reissue(&KeyOwner::Partner(partner.id), &fresh.hash(), NOW, &Default::default()).await.unwrap();
     let (status, body) = app.get("/v1/partner/me", ("X-Partner-Key", old.reveal())).await;
     assert_eq!(status, 401);
     assert_error(&body, "INVALID_KEY");

@@ -40,6 +40,18 @@ fn assert_partner_event(event: &Event, kind: EventType, distributor: &Distributo
     assert_eq!(text(event, "company"), Some(EventValue::Text("New MSP Pty Ltd".to_owned())));
 }
 
+/// Asserts a `key.*` event about `partner`'s key in `slot`, addressed to `partner` only.
+#[track_caller]
+fn assert_key_event(event: &Event, kind: EventType, partner: &str, slot: i64) {
+    assert_eq!(event.event_type, kind);
+    assert_eq!(event.to_partner.as_ref().map(|p| p.as_str()), Some(partner), "key.* goes to the partner");
+    assert_eq!(event.to_distributor, None);
+    assert_eq!(
+        event.data,
+        [("partnerId".into(), EventValue::Text(partner.to_owned())), ("slot".into(), EventValue::Int(slot))]
+    );
+}
+
 #[tokio::test]
 async fn activate_suspend_reactivate_walks_the_keys_and_records_the_events() {
     let app = TestApp::start().await;
@@ -57,8 +69,9 @@ async fn activate_suspend_reactivate_walks_the_keys_and_records_the_events() {
     assert_eq!((me["id"].as_str(), me["status"].as_str()), (Some(id.as_str()), Some("active")));
     assert_eq!(distributor.partner_detail(&id).await["status"], "active");
     let events = app.store.events();
-    assert_eq!(events.len(), 1);
-    assert_partner_event(&events[0], EventType::PartnerActivated, &d.id, &id, "active");
+    assert_eq!(events.len(), 2, "the new key, then the activation");
+    assert_key_event(&events[0], EventType::KeyCreated, &id, 1);
+    assert_partner_event(&events[1], EventType::PartnerActivated, &d.id, &id, "active");
 
     app.clock.set(datetime!(2026-04-03 11:25 UTC));
     let reply = distributor.post(&action(&id, "suspend"), &json!({"reason": "unpaid invoice"})).await;
@@ -70,9 +83,10 @@ async fn activate_suspend_reactivate_walks_the_keys_and_records_the_events() {
     assert_eq!(partner_me(&app, &k1).await, invalid_key(), "the very next request with K1 fails");
     assert_eq!(distributor.partner_detail(&id).await["status"], "suspended");
     let events = app.store.events();
-    assert_eq!(events.len(), 2);
-    assert_partner_event(&events[1], EventType::PartnerSuspended, &d.id, &id, "suspended");
-    assert_eq!(text(&events[1], "reason"), Some(EventValue::Text("unpaid invoice".into())));
+    assert_eq!(events.len(), 4, "the revoked key, then the suspension");
+    assert_key_event(&events[2], EventType::KeyRevoked, &id, 1);
+    assert_partner_event(&events[3], EventType::PartnerSuspended, &d.id, &id, "suspended");
+    assert_eq!(text(&events[3], "reason"), Some(EventValue::Text("unpaid invoice".into())));
 
     app.clock.set(datetime!(2026-04-03 11:30 UTC));
     let reply = distributor.post_empty(&action(&id, "reactivate")).await;
@@ -83,9 +97,11 @@ async fn activate_suspend_reactivate_walks_the_keys_and_records_the_events() {
     assert_eq!(partner_me(&app, &k2).await, WORKS);
     assert_eq!(partner_me(&app, &k1).await, invalid_key(), "K1 stays dead");
     let events = app.store.events();
-    assert_eq!(events.len(), 3);
-    assert_partner_event(&events[2], EventType::PartnerActivated, &d.id, &id, "active");
-    assert_ne!(events[0].id, events[2].id, "every event has its own id");
+    assert_eq!(events.len(), 6, "the fresh key, then the reactivation");
+    assert_key_event(&events[4], EventType::KeyCreated, &id, 1);
+    assert_partner_event(&events[5], EventType::PartnerActivated, &d.id, &id, "active");
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| &e.id).collect();
+    assert_eq!(ids.len(), events.len(), "every event has its own id");
 }
 
 #[tokio::test]

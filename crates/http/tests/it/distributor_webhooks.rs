@@ -63,8 +63,12 @@ async fn suspending_a_partner_reaches_the_distributors_log_and_not_the_partners(
     let reply =
         distributor.post(&format!("/v1/distributor/partners/{}/suspend", p.id), &json!({"reason": "unpaid"})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let suspended = app.store.events().pop().unwrap();
-    assert_eq!(suspended.event_type, EventType::PartnerSuspended);
+    let (revoked, suspended) = match app.store.events().as_slice() {
+        [.., revoked, suspended] => (revoked.clone(), suspended.clone()),
+        other => panic!("expected the revoked key and the suspension: {other:?}"),
+    };
+    assert_eq!((revoked.event_type, suspended.event_type), (EventType::KeyRevoked, EventType::PartnerSuspended));
+    assert_eq!(revoked.to_partner.as_ref(), Some(&p.id), "key.* goes to the partner");
     let log = distributor.get("/v1/distributor/webhook/deliveries").await.body;
     assert_eq!(
         log,
@@ -75,13 +79,25 @@ async fn suspending_a_partner_reaches_the_distributors_log_and_not_the_partners(
     );
 
     // Reactivated (with a fresh key, the old ones went with the suspension), the partner's own
-    // log has neither event.
+    // log has neither partner.* event, only the key.* events about its own keys.
     app.clock.set(datetime!(2026-04-03 10:20 UTC));
     let key = distributor.activate(p.id.as_str()).await.expect("a fresh key");
+    let created = app.store.events().into_iter().rev().nth(1).unwrap();
+    assert_eq!(created.event_type, EventType::KeyCreated);
     let partner = app.as_partner_key(&key);
     let own = partner.get("/v1/partner/webhook/deliveries").await;
     assert_eq!(own.status, 200, "{}", own.body);
-    assert_eq!(own.body, json!({"deliveries": [], "has_more": false}), "partner.* goes to the distributor only");
+    assert_eq!(
+        own.body,
+        json!({
+            "deliveries": [
+                pending(created.id.as_str(), "key.created", "2026-04-03T10:20:00Z", "2026-04-03T10:20:00Z"),
+                pending(revoked.id.as_str(), "key.revoked", "2026-04-03T10:15:00Z", "2026-04-03T10:15:00Z"),
+            ],
+            "has_more": false,
+        }),
+        "partner.* goes to the distributor only"
+    );
     partner.post_empty(&format!("/v1/partner/webhook/deliveries/{}/retry", suspended.id)).await.error(404, "NOT_FOUND");
     let log = distributor.get("/v1/distributor/webhook/deliveries").await.body;
     assert_eq!(types(&log), ["partner.activated", "partner.suspended"]);

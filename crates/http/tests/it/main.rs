@@ -24,5 +24,6 @@ mod partner_products;
 mod partner_rate_limit;
 mod partner_run_limits;
 mod partner_webhooks;
+mod reports;
 mod support;
 mod worker_protocol;

@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use partnerd_domain::event::Event;
 use partnerd_domain::ids::{DistributorId, PartnerId, WorkerId};
 use partnerd_domain::keys::{KeyHash, KeyOwner, KeySlot};
-use partnerd_domain::ports::{InfraError, KeyInsertError, KeyRepository, Principal, RevokeKeyError, SlotEvents};
+use partnerd_domain::ports::{
+    InfraError, KeyEvents, KeyInsertError, KeyRepository, Principal, RevokeKeyError, SlotEvents,
+};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, SqlErr};
 use time::OffsetDateTime;
 
@@ -24,6 +26,25 @@ fn owner_from_row(kind: &str, id: &str) -> Result<KeyOwner, InfraError> {
         "worker" => KeyOwner::Worker(WorkerId::parse(id).map_err(corrupt)?),
         other => return Err(corrupt(format!("unknown key owner kind {other}"))),
     })
+}
+
+/// Revokes every active key of `owner` inside `txn`, recording the event of each slot revoked.
+pub(crate) async fn revoke_all(
+    txn: &DatabaseTransaction,
+    owner: &KeyOwner,
+    now: OffsetDateTime,
+    slot_events: &SlotEvents,
+) -> Result<(), InfraError> {
+    let sql = "UPDATE api_keys SET revoked_at = $1 WHERE owner_kind = $2 AND owner_id = $3 AND revoked_at IS NULL \
+               RETURNING slot";
+    let values = [millis(now).into(), owner_kind(owner).into(), owner.id().into()];
+    let rows = txn.query_all_raw(db::stmt(txn.get_database_backend(), sql, values)).await.map_err(infra)?;
+    for row in rows {
+        let slot: i16 = row.try_get_by_index(0).map_err(infra)?;
+        let slot = KeySlot::new(i64::from(slot)).ok_or_else(|| corrupt(format!("key slot {slot}")))?;
+        events::record_all(txn, slot_events.for_slot(slot).cloned().as_slice()).await?;
+    }
+    Ok(())
 }
 
 /// Inserts an active key in `slot` within `txn`.
@@ -87,14 +108,18 @@ impl KeyRepository for Store {
         Err(KeyInsertError::SlotsFull)
     }
 
-    async fn reissue(&self, owner: &KeyOwner, hash: &KeyHash, now: OffsetDateTime) -> Result<(), InfraError> {
+    async fn reissue(
+        &self,
+        owner: &KeyOwner,
+        hash: &KeyHash,
+        now: OffsetDateTime,
+        key_events: &KeyEvents,
+    ) -> Result<(), InfraError> {
         let txn = self.db.begin_write().await.map_err(infra)?;
         lock_owner(&txn, owner).await.map_err(infra)?;
-        let revoke =
-            "UPDATE api_keys SET revoked_at = $1 WHERE owner_kind = $2 AND owner_id = $3 AND revoked_at IS NULL";
-        let values = [millis(now).into(), owner_kind(owner).into(), owner.id().into()];
-        txn.execute_raw(self.db.stmt(revoke, values)).await.map_err(infra)?;
+        revoke_all(&txn, owner, now, &key_events.revoked).await?;
         insert_key(&txn, owner, KeySlot::FIRST, hash, now).await.map_err(infra)?;
+        events::record_all(&txn, key_events.created.as_slice()).await?;
         txn.commit().await.map_err(infra)
     }
 

@@ -9,7 +9,7 @@ use partnerd_domain::values::Month;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, Value};
 
 use super::accounts::{partner_row, to_partner};
-use super::keys::insert_key;
+use super::keys::{insert_key, revoke_all};
 use super::{events, lock_owner, oldest_first};
 use crate::Store;
 use crate::convert::{corrupt, infra, millis, status};
@@ -127,13 +127,11 @@ impl ManagedPartnerRepository for Store {
             return Ok(false);
         }
         if t.revoke_keys || t.issue_key.is_some() {
-            let revoke = "UPDATE api_keys SET revoked_at = $1 WHERE owner_kind = 'partner' AND owner_id = $2 AND revoked_at IS NULL";
-            txn.execute_raw(self.db.stmt(revoke, [millis(t.at).into(), t.partner.as_str().into()]))
-                .await
-                .map_err(infra)?;
+            revoke_all(&txn, &owner, t.at, &t.key_events.revoked).await?;
         }
         if let Some(hash) = &t.issue_key {
             insert_key(&txn, &owner, KeySlot::FIRST, hash, t.at).await.map_err(infra)?;
+            events::record_all(&txn, t.key_events.created.as_slice()).await?;
         }
         events::record(&txn, &t.event).await?;
         txn.commit().await.map_err(infra)?;

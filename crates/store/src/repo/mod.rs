@@ -6,6 +6,7 @@ mod customers;
 mod events;
 mod keys;
 mod managed;
+mod reports;
 mod run_queue;
 mod runs;
 mod webhooks;

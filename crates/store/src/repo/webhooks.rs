@@ -339,8 +339,11 @@ impl DeliveryQueue for Store {
         lease_until: OffsetDateTime,
         max: u32,
     ) -> Result<Vec<ClaimedDelivery>, InfraError> {
-        let skip_locked = if self.db.backend() == DbBackend::Postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
-        let sql = format!(
+        const DETAILS: &str = "e.type AS event_type, e.occurred_at, e.data, w.url, w.secret, w.previous_secret, \
+                               w.previous_secret_until";
+        let postgres = self.db.backend() == DbBackend::Postgres;
+        let skip_locked = if postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
+        let update = format!(
             "UPDATE webhook_deliveries SET lease = $1, next_attempt_at = $2 \
              WHERE (event_id, recipient) IN ( \
                SELECT d.event_id, d.recipient FROM webhook_deliveries d \
@@ -348,30 +351,41 @@ impl DeliveryQueue for Store {
                  AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.recipient = d.recipient \
                              AND w.disabled_at IS NULL) \
                ORDER BY d.next_attempt_at LIMIT $4{skip_locked}) \
-             RETURNING event_id, recipient"
+             RETURNING event_id, recipient, attempts, round_base"
         );
-        let values = [lease.into(), millis(lease_until).into(), millis(now).into(), i64::from(max).into()];
-        let taken = self.db.writer().query_all_raw(self.db.stmt(&sql, values)).await.map_err(infra)?;
-        if taken.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut keys = Vec::with_capacity(taken.len());
-        let mut values: Vec<Value> = Vec::with_capacity(taken.len() * 2);
-        for (i, row) in taken.iter().enumerate() {
-            values.push(row.try_get_by_index::<String>(0).map_err(infra)?.into());
-            values.push(row.try_get_by_index::<String>(1).map_err(infra)?.into());
-            keys.push(format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        }
-        let sql = format!(
-            "SELECT d.event_id, d.recipient, d.attempts, d.round_base, e.type AS event_type, e.occurred_at, e.data, \
-                    w.url, w.secret, w.previous_secret, w.previous_secret_until \
-             FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
-             JOIN webhook_endpoints w ON w.recipient = d.recipient \
-             WHERE (d.event_id, d.recipient) IN (VALUES {})",
-            keys.join(", ")
-        );
-        let rows =
-            ClaimRow::find_by_statement(self.db.stmt(&sql, values)).all(self.db.writer()).await.map_err(infra)?;
+        let values = vec![lease.into(), millis(lease_until).into(), millis(now).into(), i64::from(max).into()];
+        let rows = if postgres {
+            // One round trip: the claim and what the attempts need.
+            let sql = format!(
+                "WITH taken AS ({update}) SELECT t.event_id, t.recipient, t.attempts, t.round_base, {DETAILS} \
+                 FROM taken t JOIN events e ON e.id = t.event_id JOIN webhook_endpoints w ON w.recipient = t.recipient"
+            );
+            ClaimRow::find_by_statement(self.db.stmt(&sql, values)).all(self.db.writer()).await.map_err(infra)?
+        } else {
+            // SQLite has no UPDATE in a WITH: claim, then read the claimed rows by primary key.
+            let taken = self.db.writer().query_all_raw(self.db.stmt(&update, values)).await.map_err(infra)?;
+            if taken.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut ids: Vec<String> = Vec::with_capacity(taken.len());
+            let mut recipients: Vec<String> = Vec::with_capacity(taken.len());
+            for row in &taken {
+                ids.push(row.try_get_by_index(0).map_err(infra)?);
+                recipients.push(row.try_get_by_index(1).map_err(infra)?);
+            }
+            let n = ids.len();
+            let sql = format!(
+                "SELECT d.event_id, d.recipient, d.attempts, d.round_base, {DETAILS} \
+                 FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
+                 JOIN webhook_endpoints w ON w.recipient = d.recipient \
+                 WHERE d.event_id IN ({}) AND d.recipient IN ({}) AND d.lease = ${}",
+                marks(1, n),
+                marks(n + 1, n),
+                2 * n + 1
+            );
+            let values = ids.into_iter().chain(recipients).map(Value::from).chain([Value::from(lease)]);
+            ClaimRow::find_by_statement(self.db.stmt(&sql, values)).all(self.db.writer()).await.map_err(infra)?
+        };
         rows.into_iter()
             .map(|row| {
                 let mut secrets = vec![WebhookSecret::from_stored(row.secret)];

@@ -15,6 +15,7 @@ on_both_backends!(
     find_principal_sees_owner_status_and_ignores_revoked_keys,
     the_keys_table_holds_no_plaintext,
     key_events_commit_with_the_key_for_the_slot_it_took,
+    reissue_records_key_revoked_for_each_active_slot_and_key_created_in_its_transaction,
 );
 
 fn key(kind: KeyKind, ids: &SequentialIds) -> ApiKey {
@@ -70,7 +71,7 @@ async fn reissue_revokes_every_key_and_fills_slot_one(ctx: &Ctx) {
         (key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids));
     ctx.store.insert_in_free_slot(&owner, &a.hash(), NOW, &SlotEvents::none()).await.unwrap();
     ctx.store.insert_in_free_slot(&owner, &b.hash(), NOW, &SlotEvents::none()).await.unwrap();
-    ctx.store.reissue(&owner, &fresh.hash(), NOW).await.unwrap();
+    ctx.store.reissue(&owner, &fresh.hash(), NOW, &Default::default()).await.unwrap();
     assert_eq!(ctx.store.find_principal(&a.hash()).await.unwrap(), None);
     assert_eq!(ctx.store.find_principal(&b.hash()).await.unwrap(), None);
     let principal = ctx.store.find_principal(&fresh.hash()).await.unwrap().unwrap();
@@ -142,4 +143,81 @@ async fn key_events_commit_with_the_key_for_the_slot_it_took(ctx: &Ctx) {
         [("key.created".to_owned(), 1), ("key.created".to_owned(), 2), ("key.revoked".to_owned(), 2)],
         "one event per key that was stored or revoked, naming its slot; refusals record nothing"
     );
+}
+
+/// `(type, to_partner, slot)` of each event in the outbox after the first `skip`, oldest first;
+/// each must name `partner`.
+async fn recorded_key_events(
+    ctx: &Ctx,
+    partner: &partnerd_domain::ids::PartnerId,
+    skip: usize,
+) -> Vec<(String, Option<String>, i64)> {
+    let outbox = ctx.partner_outbox().await;
+    outbox
+        .into_iter()
+        .skip(skip)
+        .map(|(t, to, data)| {
+            let data = serde_json::from_str::<serde_json::Value>(&data).unwrap();
+            assert_eq!(data["partnerId"], partner.to_string());
+            (t, to, data["slot"].as_i64().unwrap())
+        })
+        .collect()
+}
+
+async fn reissue_records_key_revoked_for_each_active_slot_and_key_created_in_its_transaction(ctx: &Ctx) {
+    use partnerd_domain::event::EventType;
+    use partnerd_domain::ports::KeyEvents;
+    let p = ctx.partner(None).await;
+    let owner = KeyOwner::Partner(p.id.clone());
+    let key_event = |kind: EventType, slot: KeySlot| {
+        ctx.event(kind).to_partner(p.id.clone()).with("partnerId", p.id.to_string()).with("slot", i64::from(slot.get()))
+    };
+    let events = || KeyEvents {
+        revoked: SlotEvents::new(|slot| key_event(EventType::KeyRevoked, slot)),
+        created: Some(key_event(EventType::KeyCreated, KeySlot::FIRST)),
+    };
+    let recorded = |skip: usize| recorded_key_events(ctx, &p.id, skip);
+    let to = Some(p.id.to_string());
+    let row = |t: &str, slot: i64| (t.to_owned(), to.clone(), slot);
+
+    // Both slots active: both are revoked, and slot 1 gets the fresh key.
+    let (a, b, fresh) =
+        (key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids), key(KeyKind::Partner, &ctx.ids));
+    ctx.store.insert_in_free_slot(&owner, &a.hash(), NOW, &SlotEvents::none()).await.unwrap();
+    ctx.store.insert_in_free_slot(&owner, &b.hash(), NOW, &SlotEvents::none()).await.unwrap();
+    let first = events();
+    ctx.store.reissue(&owner, &fresh.hash(), NOW, &first).await.unwrap();
+    assert_eq!(
+        recorded(0).await,
+        [row("key.revoked", 1), row("key.revoked", 2), row("key.created", 1)],
+        "one key.revoked per active slot, then the new key"
+    );
+
+    // Only slot 1 active (the key just issued): one key.revoked, for slot 1.
+    let again = key(KeyKind::Partner, &ctx.ids);
+    ctx.store.reissue(&owner, &again.hash(), NOW, &events()).await.unwrap();
+    assert_eq!(recorded(3).await, [row("key.revoked", 1), row("key.created", 1)], "only the slot that was active");
+    assert_eq!(ctx.store.find_principal(&fresh.hash()).await.unwrap(), None);
+
+    // Only slot 2 active: the event names slot 2, not the slot the new key takes.
+    let second = key(KeyKind::Partner, &ctx.ids);
+    assert_eq!(
+        ctx.store.insert_in_free_slot(&owner, &second.hash(), NOW, &SlotEvents::none()).await.unwrap(),
+        KeySlot::SECOND
+    );
+    ctx.store.revoke_slot(&owner, KeySlot::FIRST, NOW, None).await.unwrap();
+    let third = key(KeyKind::Partner, &ctx.ids);
+    ctx.store.reissue(&owner, &third.hash(), NOW, &events()).await.unwrap();
+    assert_eq!(recorded(5).await, [row("key.revoked", 2), row("key.created", 1)]);
+
+    // One transaction: when the key.created cannot be recorded (its id is already in the
+    // outbox), the revocation, its event and the new key are all rolled back.
+    let mut clash = events();
+    clash.created = first.created.clone();
+    let before = ctx.partner_outbox().await;
+    let refused = key(KeyKind::Partner, &ctx.ids);
+    assert!(ctx.store.reissue(&owner, &refused.hash(), NOW, &clash).await.is_err());
+    assert_eq!(ctx.partner_outbox().await, before, "no key.revoked without the reissue");
+    assert_eq!(ctx.store.find_principal(&refused.hash()).await.unwrap(), None);
+    assert_eq!(ctx.store.find_principal(&third.hash()).await.unwrap().unwrap().slot, KeySlot::FIRST, "still active");
 }

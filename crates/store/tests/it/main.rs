@@ -6,6 +6,7 @@ mod billing;
 mod customers;
 mod keys;
 mod managed;
+mod reports;
 mod run_queue;
 mod runs;
 mod support;

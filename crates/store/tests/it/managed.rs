@@ -16,6 +16,7 @@ on_both_backends!(
     a_distributor_sees_only_its_partners_with_customer_counts,
     suspension_revokes_keys_and_records_the_event_in_one_transaction,
     activation_issues_a_slot_one_key,
+    suspension_records_key_revoked_for_each_slot_it_revokes,
     the_usage_report_counts_units_and_customers_per_partner,
 );
 
@@ -64,6 +65,7 @@ async fn suspension_revokes_keys_and_records_the_event_in_one_transaction(ctx: &
         reason: Some("unpaid".into()),
         revoke_keys: true,
         issue_key: None,
+        key_events: Default::default(),
         event: event(ctx, EventType::PartnerSuspended, &p.id).to_distributor(Some(d.id.clone())),
     };
     assert!(ctx.store.transition(&transition).await.unwrap());
@@ -101,11 +103,90 @@ async fn activation_issues_a_slot_one_key(ctx: &Ctx) {
         reason: None,
         revoke_keys: false,
         issue_key: Some(key.hash()),
+        key_events: Default::default(),
         event: event(ctx, EventType::PartnerActivated, &p.id),
     };
     assert!(ctx.store.transition(&transition).await.unwrap());
     let principal = ctx.store.find_principal(&key.hash()).await.unwrap().unwrap();
     assert_eq!(principal.slot, partnerd_domain::keys::KeySlot::FIRST);
+}
+
+/// `(type, to_partner, to_distributor, slot)` of a recorded event.
+type Recorded = (String, Option<String>, Option<String>, Option<i64>);
+
+async fn suspension_records_key_revoked_for_each_slot_it_revokes(ctx: &Ctx) {
+    use partnerd_domain::keys::KeySlot;
+    use partnerd_domain::ports::KeyEvents;
+    let d = ctx.distributor().await;
+    let suspend = |p: &PartnerId| PartnerTransition {
+        partner: p.clone(),
+        from: AccountStatus::Active,
+        to: AccountStatus::Suspended,
+        at: NOW,
+        reason: None,
+        revoke_keys: true,
+        issue_key: None,
+        key_events: KeyEvents {
+            revoked: SlotEvents::new(|slot| {
+                event(ctx, EventType::KeyRevoked, p).to_partner(p.clone()).with("slot", i64::from(slot.get()))
+            }),
+            created: None,
+        },
+        event: event(ctx, EventType::PartnerSuspended, p).to_distributor(Some(d.id.clone())),
+    };
+    // The events about `p`, oldest first.
+    let recorded = async |p: &PartnerId| -> Vec<Recorded> {
+        let to_distributor = ctx.outbox().await;
+        let to_partner = ctx.partner_outbox().await;
+        to_partner
+            .into_iter()
+            .zip(to_distributor)
+            .filter_map(|((t, to_p, data), (_, to_d, _))| {
+                let data = serde_json::from_str::<serde_json::Value>(&data).unwrap();
+                (data["partnerId"] == p.to_string()).then(|| (t, to_p, to_d, data["slot"].as_i64()))
+            })
+            .collect()
+    };
+
+    // Both slots active: one key.revoked each, to the partner, before partner.suspended.
+    let both = ctx.partner(Some(&d.id)).await;
+    let owner = KeyOwner::Partner(both.id.clone());
+    let keys = [ApiKey::generate(KeyKind::Partner, &ctx.ids), ApiKey::generate(KeyKind::Partner, &ctx.ids)];
+    for k in &keys {
+        ctx.store.insert_in_free_slot(&owner, &k.hash(), NOW, &SlotEvents::none()).await.unwrap();
+    }
+    assert!(ctx.store.transition(&suspend(&both.id)).await.unwrap());
+    for k in &keys {
+        assert_eq!(ctx.store.find_principal(&k.hash()).await.unwrap(), None);
+    }
+    let (p, dist) = (Some(both.id.to_string()), Some(d.id.to_string()));
+    assert_eq!(
+        recorded(&both.id).await,
+        [
+            ("key.revoked".to_owned(), p.clone(), None, Some(1)),
+            ("key.revoked".to_owned(), p.clone(), None, Some(2)),
+            ("partner.suspended".to_owned(), None, dist.clone(), None),
+        ]
+    );
+
+    // Only slot 2 active: one key.revoked, naming slot 2.
+    let one = ctx.partner(Some(&d.id)).await;
+    let owner = KeyOwner::Partner(one.id.clone());
+    for k in [ApiKey::generate(KeyKind::Partner, &ctx.ids), ApiKey::generate(KeyKind::Partner, &ctx.ids)] {
+        ctx.store.insert_in_free_slot(&owner, &k.hash(), NOW, &SlotEvents::none()).await.unwrap();
+    }
+    ctx.store.revoke_slot(&owner, KeySlot::FIRST, NOW, None).await.unwrap();
+    assert!(ctx.store.transition(&suspend(&one.id)).await.unwrap());
+    let p = Some(one.id.to_string());
+    assert_eq!(
+        recorded(&one.id).await,
+        [("key.revoked".to_owned(), p, None, Some(2)), ("partner.suspended".to_owned(), None, dist.clone(), None),]
+    );
+
+    // No active key at all: only partner.suspended is recorded.
+    let none = ctx.partner(Some(&d.id)).await;
+    assert!(ctx.store.transition(&suspend(&none.id)).await.unwrap());
+    assert_eq!(recorded(&none.id).await, [("partner.suspended".to_owned(), None, dist, None)]);
 }
 
 async fn the_usage_report_counts_units_and_customers_per_partner(ctx: &Ctx) {

@@ -146,6 +146,7 @@ async fn the_outbox_queues_a_delivery_for_each_enabled_endpoint_an_event_is_addr
         reason: None,
         revoke_keys: true,
         issue_key: None,
+        key_events: Default::default(),
         event: suspended.clone(),
     };
     assert!(ManagedPartnerRepository::transition(&*ctx.store, &transition).await.unwrap());
