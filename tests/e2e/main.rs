@@ -22,6 +22,7 @@ mod partner_run_limits;
 mod partner_walk;
 mod profile;
 mod quickstart;
+mod reports;
 mod routing;
 mod suspension;
 mod webhook_durability;

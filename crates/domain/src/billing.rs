@@ -31,6 +31,22 @@ impl Money {
         self.currency
     }
 
+    /// Zero in `currency`.
+    pub fn zero(currency: Currency) -> Self {
+        Self::new(Decimal::ZERO, currency)
+    }
+
+    /// An amount stored as a count of minor units (cents): `-7450` is `-74.50`.
+    pub fn from_minor(minor: i64, currency: Currency) -> Self {
+        Self::new(Decimal::new(minor, currency.minor_unit_scale()), currency)
+    }
+
+    /// The amount as a count of minor units, `None` if it does not fit in 64 bits.
+    pub fn to_minor(self) -> Option<i64> {
+        use rust_decimal::prelude::ToPrimitive;
+        (self.amount * Decimal::from(10_i64.pow(self.currency.minor_unit_scale()))).to_i64()
+    }
+
     /// The amount with exactly the minor unit's decimals: `"3648.00"`.
     pub fn to_decimal_string(self) -> String {
         let mut a = self.amount;

@@ -1,4 +1,4 @@
-//! Prefixed identifiers: `prt_…`, `dist_…`, `cust_…`, `run_…`, `wrk_…`, `evt_…`.
+//! Prefixed identifiers: `prt_…`, `dist_…`, `cust_…`, `run_…`, `wrk_…`, `evt_…`, `inv_…`.
 //!
 //! An id is its prefix followed by 24 lowercase hex characters (96 random bits). Once parsed, an
 //! id is well-formed forever; whether it names anything is the repositories' business.
@@ -99,6 +99,10 @@ prefixed_id!(
 prefixed_id!(
     /// A pending or invoiced line item.
     InvoiceItemId, "ii_", "invoice item"
+);
+prefixed_id!(
+    /// An issued invoice (a partner's or a distributor's).
+    InvoiceId, "inv_", "invoice"
 );
 
 impl EventId {

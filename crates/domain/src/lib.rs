@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod customer;
 pub mod event;
 pub mod ids;
+pub mod invoice;
 pub mod keys;
 pub mod ports;
 pub mod report;

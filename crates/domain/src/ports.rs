@@ -12,7 +12,10 @@ use crate::account::{AccountStatus, Distributor, Partner, Worker};
 use crate::billing::{ProrationLine, Subscription};
 use crate::catalog::{PlanId, ProductId, RunLimit};
 use crate::event::{Event, EventType};
-use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId, WorkerId};
+use crate::ids::{CustomerId, DistributorId, EventId, InvoiceId, PartnerId, PlanChangeId, RunId, WorkerId};
+use crate::invoice::{
+    DiscountPercent, DistributorBill, Invoice, InvoiceAccount, PartnerBill, PartnerInvoiceTotal, PendingItem,
+};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::report::{CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunTally};
 use crate::run::{ClaimedRun, Run, RunFilter, RunResult, RunView};
@@ -406,6 +409,78 @@ pub trait LedgerRepository: Send + Sync {
     /// Stores the change's proration lines as pending items of the partner, in one transaction;
     /// storing the same change twice stores its items once.
     async fn record_proration(&self, change: &PlanChange, now: OffsetDateTime) -> Result<(), InfraError>;
+}
+
+/// An active partner whose period has ended, as its renewal invoice needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuePartner {
+    pub partner: PartnerId,
+    /// The stored subscription (its period has ended).
+    pub subscription: Subscription,
+    /// Its pending items of **applied** plan changes, oldest first. Items of reserved or
+    /// released changes are never here.
+    pub pending: Vec<PendingItem>,
+}
+
+/// A partner's renewal: its invoices and the period they open, issued together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerIssue {
+    pub partner: PartnerId,
+    /// The stored subscription the bills were computed from.
+    pub from: Subscription,
+    /// The same terms with the new period.
+    pub to: Subscription,
+    pub bills: Vec<PartnerBill>,
+}
+
+/// A distributor with partner invoices no distributor invoice covers yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDistributor {
+    pub distributor: DistributorId,
+    /// The operator's setting; `None` means [`DiscountPercent::DEFAULT`].
+    pub discount: Option<DiscountPercent>,
+    pub partner_invoices: Vec<PartnerInvoiceTotal>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueInvoiceError {
+    /// Already issued (by another process, or before a restart), or what the bills were computed
+    /// from changed meanwhile (a plan change, new items): nothing was written; read again.
+    #[error("the invoice was already issued or its inputs changed")]
+    Stale,
+    #[error(transparent)]
+    Internal(#[from] InfraError),
+}
+
+/// Issued invoices, always reached through their account.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait InvoiceRepository: Send + Sync {
+    /// Active partners whose period ended at or before `now`, at most `limit`, with their
+    /// pending items of applied plan changes.
+    async fn due_partners(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<DuePartner>, InfraError>;
+
+    /// In one transaction: renews the partner's subscription from `issue.from` to `issue.to`
+    /// (only if it is still `issue.from`), inserts the invoices with their lines, and attaches
+    /// each bill's items (only if every one is still pending). Idempotent: an invoice is unique
+    /// per (account, period start, currency), so two processes or a retry after a restart issue
+    /// it once; the loser gets `Stale` and nothing is written.
+    async fn issue_partner(&self, issue: &PartnerIssue) -> Result<(), IssueInvoiceError>;
+
+    /// Distributors with partner invoices issued before `before` that no distributor invoice
+    /// covers yet, each with those invoices (oldest first).
+    async fn due_distributors(&self, before: OffsetDateTime) -> Result<Vec<DueDistributor>, InfraError>;
+
+    /// Inserts the distributor's invoices and marks the partner invoices they cover, in one
+    /// transaction, only if none of those is covered yet and no invoice of the distributor
+    /// exists for the same period and currency (`Stale` otherwise, nothing written).
+    async fn issue_distributor(&self, bills: &[DistributorBill]) -> Result<(), IssueInvoiceError>;
+
+    /// The account's invoices, newest first (issue time, then id), paged by invoice id.
+    async fn list(&self, account: &InvoiceAccount, page: &Page) -> Result<Paged<Invoice>, InfraError>;
+
+    /// One invoice with its lines, only if it is the account's.
+    async fn get(&self, account: &InvoiceAccount, id: &InvoiceId) -> Result<Option<Invoice>, InfraError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,10 @@ use crate::catalog::RunLimit;
 use crate::customer::Customer;
 use crate::event::EventType;
 use crate::event::{Event, EventValue};
-use crate::ids::{CustomerId, DistributorId, EventId, PartnerId, PlanChangeId, RunId, WorkerId};
+use crate::ids::{CustomerId, DistributorId, EventId, InvoiceId, PartnerId, PlanChangeId, RunId, WorkerId};
+use crate::invoice::{
+    DiscountPercent, DistributorBill, Invoice, InvoiceAccount, ItemRef, PartnerInvoiceTotal, PendingItem,
+};
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::ports::ReportRepository;
 use crate::ports::{
@@ -29,6 +32,7 @@ use crate::ports::{
     PlanChangeRepository, Principal, ReservePlanChangeError, RevokeKeyError, RunBatch, RunBatchOutcome, RunRepository,
     SlotEvents, WorkerRepository,
 };
+use crate::ports::{DueDistributor, DuePartner, InvoiceRepository, IssueInvoiceError, PartnerIssue};
 use crate::report::{CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunCounts, RunTally};
 use crate::run::{ClaimedRun, RunResult, RunStatus, assessment_event};
 use crate::run::{Run, RunFilter, RunView};
@@ -104,6 +108,11 @@ struct State {
     usage: HashMap<(PartnerId, Month), u32>,
     plan_changes: Vec<(PlanChange, ChangeState)>,
     ledger: Vec<(PlanChangeId, ProrationLine)>,
+    /// Ledger items taken in by an invoice.
+    attached: HashMap<ItemRef, InvoiceId>,
+    /// Issued invoices, with the distributor invoice that covers each partner invoice.
+    invoices: Vec<(Invoice, Option<InvoiceId>)>,
+    discounts: HashMap<DistributorId, DiscountPercent>,
     events: Vec<Event>,
     thresholds: Vec<(PartnerId, Month, u8)>,
     endpoints: Vec<WebhookEndpoint>,
@@ -194,6 +203,11 @@ impl InMemoryStore {
     /// Pending ledger lines recorded so far, in order.
     pub fn ledger_lines(&self) -> Vec<ProrationLine> {
         self.state.lock().unwrap().ledger.iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// Sets a distributor's invoice discount (the operator's setting).
+    pub fn set_discount(&self, distributor: &DistributorId, discount: DiscountPercent) {
+        self.state.lock().unwrap().discounts.insert(distributor.clone(), discount);
     }
 
     /// Units of the run limit used by `partner` in `month`.
@@ -563,6 +577,142 @@ impl LedgerRepository for InMemoryStore {
             state.ledger.extend(lines);
         }
         Ok(())
+    }
+}
+
+impl State {
+    /// The ledger's items with their line numbers (position within their change).
+    fn ledger_items(&self) -> Vec<(ItemRef, &ProrationLine)> {
+        let mut next: HashMap<&PlanChangeId, u16> = HashMap::new();
+        self.ledger
+            .iter()
+            .map(|(change, line)| {
+                let n = next.entry(change).or_insert(0);
+                let item = ItemRef { change: change.clone(), line_no: *n };
+                *n += 1;
+                (item, line)
+            })
+            .collect()
+    }
+
+    fn change_applied(&self, id: &PlanChangeId) -> bool {
+        self.plan_changes.iter().any(|(c, s)| &c.id == id && *s == ChangeState::Applied)
+    }
+
+    fn invoice_exists(&self, invoice: &Invoice) -> bool {
+        self.invoices.iter().any(|(i, _)| {
+            i.account == invoice.account && i.period_start == invoice.period_start && i.currency == invoice.currency
+        })
+    }
+}
+
+#[async_trait]
+impl InvoiceRepository for InMemoryStore {
+    async fn due_partners(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<DuePartner>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let items = state.ledger_items();
+        let due = state
+            .partners
+            .iter()
+            .filter(|p| p.status == AccountStatus::Active && p.subscription.period_end <= now)
+            .take(limit as usize)
+            .map(|p| DuePartner {
+                partner: p.id.clone(),
+                subscription: p.subscription.clone(),
+                pending: items
+                    .iter()
+                    .filter(|(item, _)| {
+                        !state.attached.contains_key(item)
+                            && state.change_applied(&item.change)
+                            && state.plan_changes.iter().any(|(c, _)| c.id == item.change && c.partner == p.id)
+                    })
+                    .map(|(item, line)| PendingItem { item: item.clone(), line: (*line).clone() })
+                    .collect(),
+            })
+            .collect();
+        Ok(due)
+    }
+
+    async fn issue_partner(&self, issue: &PartnerIssue) -> Result<(), IssueInvoiceError> {
+        let mut state = self.state.lock().unwrap();
+        let current = state.partners.iter().find(|p| p.id == issue.partner).map(|p| p.subscription.clone());
+        let items: Vec<&ItemRef> = issue.bills.iter().flat_map(|b| &b.items).collect();
+        let all_pending = items.iter().all(|i| !state.attached.contains_key(*i) && state.change_applied(&i.change));
+        let issued = issue.bills.iter().any(|b| state.invoice_exists(&b.invoice));
+        if current.as_ref() != Some(&issue.from) || !all_pending || issued {
+            return Err(IssueInvoiceError::Stale);
+        }
+        for bill in &issue.bills {
+            for item in &bill.items {
+                state.attached.insert(item.clone(), bill.invoice.id.clone());
+            }
+            state.invoices.push((bill.invoice.clone(), None));
+        }
+        if let Some(p) = state.partners.iter_mut().find(|p| p.id == issue.partner) {
+            p.subscription = issue.to.clone();
+        }
+        Ok(())
+    }
+
+    async fn due_distributors(&self, before: OffsetDateTime) -> Result<Vec<DueDistributor>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut due: Vec<DueDistributor> = Vec::new();
+        for (invoice, covered) in &state.invoices {
+            let InvoiceAccount::Partner(partner) = &invoice.account else { continue };
+            let distributor = state.partners.iter().find(|p| &p.id == partner).and_then(|p| p.distributor_id.clone());
+            let Some(distributor) = distributor.filter(|_| covered.is_none() && invoice.issued_at < before) else {
+                continue;
+            };
+            let total = PartnerInvoiceTotal {
+                invoice: invoice.id.clone(),
+                partner: partner.clone(),
+                total: invoice.total,
+                period_start: invoice.period_start,
+                period_end: invoice.period_end,
+            };
+            match due.iter_mut().find(|d| d.distributor == distributor) {
+                Some(d) => d.partner_invoices.push(total),
+                None => due.push(DueDistributor {
+                    discount: state.discounts.get(&distributor).copied(),
+                    distributor,
+                    partner_invoices: vec![total],
+                }),
+            }
+        }
+        Ok(due)
+    }
+
+    async fn issue_distributor(&self, bills: &[DistributorBill]) -> Result<(), IssueInvoiceError> {
+        let mut state = self.state.lock().unwrap();
+        let covered = |state: &State, id: &InvoiceId| state.invoices.iter().any(|(i, c)| &i.id == id && c.is_some());
+        let stale = bills
+            .iter()
+            .any(|b| state.invoice_exists(&b.invoice) || b.partner_invoices.iter().any(|id| covered(&state, id)));
+        if stale {
+            return Err(IssueInvoiceError::Stale);
+        }
+        for bill in bills {
+            for (invoice, cover) in state.invoices.iter_mut() {
+                if bill.partner_invoices.contains(&invoice.id) {
+                    *cover = Some(bill.invoice.id.clone());
+                }
+            }
+            state.invoices.push((bill.invoice.clone(), None));
+        }
+        Ok(())
+    }
+
+    async fn list(&self, account: &InvoiceAccount, page: &Page) -> Result<Paged<Invoice>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut mine: Vec<Invoice> =
+            state.invoices.iter().filter(|(i, _)| &i.account == account).map(|(i, _)| i.clone()).collect();
+        mine.sort_by(|a, b| (b.issued_at, b.id.as_str()).cmp(&(a.issued_at, a.id.as_str())));
+        Ok(page_of(mine, |i| i.id.to_string(), page))
+    }
+
+    async fn get(&self, account: &InvoiceAccount, id: &InvoiceId) -> Result<Option<Invoice>, InfraError> {
+        let state = self.state.lock().unwrap();
+        Ok(state.invoices.iter().find(|(i, _)| &i.id == id && &i.account == account).map(|(i, _)| i.clone()))
     }
 }
 

@@ -79,6 +79,7 @@ impl MigratorTrait for Migrator {
                 name: "m0007_reporting_indexes",
                 sql: include_str!("migrations/0007_reporting_indexes.sql"),
             }),
+            Box::new(SqlMigration { name: "m0008_invoices", sql: include_str!("migrations/0008_invoices.sql") }),
         ]
     }
 }

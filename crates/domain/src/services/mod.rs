@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod customers;
 mod distributors;
+mod invoices;
 mod keys;
 pub(crate) use keys::revoke_all_events;
 mod plans;
@@ -28,6 +29,7 @@ pub use distributors::{
     Activation, BillingDraft, BulkPartnerResult, DistributorError, DistributorService, MAX_BULK_PARTNERS,
     ManagedPartner, PartnerDraft, PartnerPatch, Suspension, UsageReport,
 };
+pub use invoices::{InvoiceError, InvoiceService, IssueReport};
 pub use keys::{IssuedKey, KeyError, KeyService};
 pub use plans::{
     MAX_PLAN_CHANGES_PER_HOUR, PLAN_CHANGE_WINDOW, PlanChangeError, PlanChangeOutcome, PlanChangeRequest, PlanService,

@@ -4,6 +4,7 @@ mod accounts;
 mod billing;
 mod customers;
 mod events;
+mod invoices;
 mod keys;
 mod managed;
 mod reports;
