@@ -117,6 +117,11 @@ impl Db {
     }
 }
 
+/// `$first, $first+1, …` for `n` bound values (made right for SQLite by [`stmt`]).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// See [`Db::stmt`]. SQLite binds `?N` by number, so `$N` becomes `?N` outside string literals.
 pub(crate) fn stmt(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     let sql = match backend {

@@ -147,18 +147,7 @@ impl Dispatcher {
     pub async fn dispatch_due(&self) -> Result<usize, InfraError> {
         let claimed = self.claim(self.config.batch).await?;
         let count = claimed.len();
-        let mut tasks = tokio::task::JoinSet::new();
-        for delivery in claimed {
-            let (http, queue, clock, schedule, allow) = (
-                self.http.clone(),
-                self.queue.clone(),
-                self.clock.clone(),
-                self.config.schedule.clone(),
-                self.config.allow_private,
-            );
-            tasks.spawn(async move { record(&*queue, &*clock, &schedule, allow, &http, delivery).await });
-        }
-        while tasks.join_next().await.is_some() {}
+        futures_util::future::join_all(claimed.into_iter().map(|d| self.attempt_and_record(d))).await;
         Ok(count)
     }
 

@@ -1,6 +1,6 @@
 //! The worker protocol's wire types.
 
-use partnerd_domain::run::ClaimedRun;
+use partnerd_domain::run::{ClaimedRun, RunView};
 use partnerd_domain::services::{ClaimRequest, Completion};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -113,6 +113,13 @@ impl From<&ClaimedRun> for ClaimOut {
             },
             lease_expires_at: timestamp(c.lease_expires_at),
         }
+    }
+}
+
+impl From<&ClaimedRun> for WorkerRunOut {
+    fn from(held: &ClaimedRun) -> Self {
+        let view = RunView { run: held.run.clone(), customer_name: held.customer_name.clone() };
+        Self { run: RunOut::from(&view), lease_expires_at: Some(timestamp(held.lease_expires_at)) }
     }
 }
 

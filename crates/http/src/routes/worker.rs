@@ -54,11 +54,7 @@ pub(crate) async fn heartbeat(
 ) -> Reply<Json<WorkerRunOut>> {
     let lease = body.lease_seconds;
     let held = state.workers.heartbeat(&worker, &id, lease).await?;
-    let view = partnerd_domain::run::RunView { run: held.run.clone(), customer_name: held.customer_name.clone() };
-    Ok(Json(WorkerRunOut {
-        run: RunOut::from(&view),
-        lease_expires_at: Some(crate::dto::timestamp(held.lease_expires_at)),
-    }))
+    Ok(Json(WorkerRunOut::from(&held)))
 }
 
 /// Completes a run this worker holds with its results; the partner sees `completed`.

@@ -11,8 +11,8 @@ use sea_orm::{ConnectionTrait, Value};
 use time::OffsetDateTime;
 
 use super::lock_owner;
-use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
+use crate::{Store, db};
 
 fn actor_columns(actor: &Actor) -> (&'static str, String) {
     match actor {
@@ -132,10 +132,7 @@ impl LedgerRepository for Store {
                 ProrationKind::RemainingTime => "remaining_time",
             };
             let base = values.len();
-            rows.push(format!(
-                "({})",
-                (base + 1..=base + columns).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-            ));
+            rows.push(format!("({})", db::placeholders(base + 1, columns)));
             values.extend([
                 change.id.as_str().into(),
                 (line_no as i16).into(),

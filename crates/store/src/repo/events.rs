@@ -37,8 +37,7 @@ pub(crate) async fn record_all(txn: &DatabaseTransaction, events: &[Event]) -> R
         let mut rows = Vec::with_capacity(chunk.len());
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
         for (i, event) in chunk.iter().enumerate() {
-            let n = i * 6;
-            rows.push(format!("(${}, ${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5, n + 6));
+            rows.push(format!("({})", db::placeholders(i * 6 + 1, 6)));
             values.extend([
                 event.id.as_str().into(),
                 event.event_type.as_str().into(),
@@ -54,14 +53,13 @@ pub(crate) async fn record_all(txn: &DatabaseTransaction, events: &[Event]) -> R
         );
         txn.execute_raw(db::stmt(backend, &sql, values)).await.map_err(infra)?;
 
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "INSERT INTO webhook_deliveries (event_id, recipient, event_type, occurred_at, status, next_attempt_at) \
              SELECT e.id, w.recipient, e.type, e.occurred_at, 'pending', e.occurred_at \
              FROM events e JOIN webhook_endpoints w \
                ON (w.recipient = e.to_partner OR w.recipient = e.to_distributor) AND w.disabled_at IS NULL \
              WHERE e.id IN ({})",
-            marks.join(", ")
+            db::placeholders(1, chunk.len())
         );
         let ids = chunk.iter().map(|e| Value::from(e.id.as_str()));
         txn.execute_raw(db::stmt(backend, &sql, ids)).await.map_err(infra)?;

@@ -23,17 +23,13 @@ use time::OffsetDateTime;
 
 use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
+use crate::db::placeholders;
 
 const INVOICE_COLUMNS: &str = "id, account_kind, account_id, period_start, period_end, currency, subtotal_minor, \
                                discount_minor, total_minor, issued_at";
 
 fn minor(money: Money) -> Result<i64, InfraError> {
     money.to_minor().ok_or_else(|| corrupt("an invoice amount does not fit in 64 bits"))
-}
-
-/// `$from, $from+1, …` for `n` values.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 fn get<T: sea_orm::TryGetable>(row: &QueryResult, index: usize) -> Result<T, InfraError> {

@@ -13,6 +13,7 @@ use super::keys::{insert_key, revoke_all};
 use super::{events, lock_owner, oldest_first};
 use crate::Store;
 use crate::convert::{corrupt, infra, millis, status};
+use crate::db::placeholders;
 use crate::entity::partner;
 
 #[derive(Debug, FromQueryResult)]
@@ -44,7 +45,7 @@ impl ManagedPartnerRepository for Store {
         let counts: std::collections::HashMap<String, i64> = if rows.is_empty() {
             Default::default()
         } else {
-            let marks = (2..rows.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let marks = placeholders(2, rows.len());
             let sql = format!(
                 "SELECT c.partner_id, COUNT(*) FROM customers c JOIN partners p ON p.id = c.partner_id \
                  WHERE p.distributor_id = $1 AND c.partner_id IN ({marks}) GROUP BY c.partner_id"

@@ -16,6 +16,7 @@ use super::events;
 use super::runs::{RUN_SELECT, RunRow};
 use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
+use crate::db::placeholders;
 
 impl Store {
     /// The run as it stands inside `txn`, with its customer's tenant and its lease's end.
@@ -79,8 +80,7 @@ impl RunQueue for Store {
             String::new()
         } else {
             values.extend(products.iter().map(|p| Value::from(p.as_str())));
-            let marks: Vec<String> = (1..=products.len()).map(|i| format!("${i}")).collect();
-            format!(" AND product IN ({})", marks.join(", "))
+            format!(" AND product IN ({})", placeholders(1, products.len()))
         };
         // An idle worker polls: find out that nothing is queued with a read, without taking the
         // (SQLite: single) write lock.

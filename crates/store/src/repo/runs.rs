@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult
 use super::{events, lock_owner};
 use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
+use crate::db::placeholders;
 use crate::entity::run;
 
 /// A run row joined with its customer's name.
@@ -100,11 +101,6 @@ fn to_row(r: &Run) -> run::Model {
         lease_worker_id: None,
         lease_expires_at: None,
     }
-}
-
-/// `$start, $start+1, …` for `n` values.
-fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 impl Store {

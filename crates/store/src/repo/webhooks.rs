@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::Store;
 use crate::convert::{corrupt, from_millis, infra, millis};
+use crate::db::placeholders;
 
 const ENDPOINT_COLUMNS: &str = "recipient, url, secret, previous_secret, previous_secret_until, disabled_at, \
                                 disabled_reason, created_at, updated_at";
@@ -120,11 +121,6 @@ struct ClaimRow {
     previous_secret_until: Option<i64>,
 }
 
-/// `$first, $first+1, …` for `n` values.
-fn marks(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 impl Store {
     async fn one_endpoint(&self, sql: &str, values: Vec<Value>) -> Result<Option<WebhookEndpoint>, InfraError> {
         let row =
@@ -145,7 +141,7 @@ impl Store {
         let sql = format!(
             "SELECT event_id, attempt, attempted_at, http_status, latency_ms, error, status, next_retry_at \
              FROM webhook_attempts WHERE recipient = $1 AND event_id IN ({}) ORDER BY event_id, attempt",
-            marks(2, events.len())
+            placeholders(2, events.len())
         );
         let values = std::iter::once(Value::from(recipient.id())).chain(events.iter().map(|e| Value::from(*e)));
         let rows =
@@ -379,8 +375,8 @@ impl DeliveryQueue for Store {
                  FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
                  JOIN webhook_endpoints w ON w.recipient = d.recipient \
                  WHERE d.event_id IN ({}) AND d.recipient IN ({}) AND d.lease = ${}",
-                marks(1, n),
-                marks(n + 1, n),
+                placeholders(1, n),
+                placeholders(n + 1, n),
                 2 * n + 1
             );
             let values = ids.into_iter().chain(recipients).map(Value::from).chain([Value::from(lease)]);
