@@ -203,7 +203,9 @@ async fn an_absurd_retry_after_is_capped(ctx: &Ctx, server: &Server) {
     hooks.configure(&receiver.url()).await;
     let customer = create_customer_as(&partner, "Greedy MSP", 0).await;
     let event = wait_attempts(&receiver, &customer, 1).await[0].webhook_id().to_owned();
-    let delivery = hooks.wait_delivery(&event, |d| d["attemptCount"] == 1).await;
+    // Wait for the delivery row too, not only the attempt: the log reads the two in separate
+    // statements, so it can briefly show the attempt beside the row as claimed (`pending`).
+    let delivery = hooks.wait_delivery(&event, |d| d["attemptCount"] == 1 && d["status"] == "retrying").await;
     assert_eq!(delivery["status"], "retrying", "{delivery}");
     let attempt = assert_failed_attempt(&delivery, 0, Some(429), "retrying");
     let wait = log_wait(&attempt, "attemptedAt", "nextRetryAt");
