@@ -16,8 +16,8 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-/// partnerd's default `--database-max-connections`.
-const POSTGRES_POOL: u32 = 16;
+/// partnerd's default `--database-max-connections`: its PostgreSQL pool, or its SQLite readers.
+pub const POOL_SIZE: u32 = 16;
 
 pub struct HandSql {
     db: DatabaseConnection,
@@ -31,34 +31,53 @@ pub struct RunToQueue<'a> {
     pub run_id: &'a str,
 }
 
+/// Which of the store's connections to set up: on SQLite its one writer or its pool of readers
+/// (one pool for both on PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Writer,
+    Readers,
+}
+
+/// Connects to `url` the way partnerd's store does for `role`.
+pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.acquire_timeout(Duration::from_secs(60)).sqlx_logging(false);
+    if postgres {
+        options.max_connections(POOL_SIZE);
+    } else {
+        let connections = if role == Role::Writer { 1 } else { POOL_SIZE };
+        options.max_connections(connections).min_connections(1);
+        options.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
+            o.foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+                .synchronous(SqliteSynchronous::Normal)
+                .journal_mode(SqliteJournalMode::Wal)
+        });
+    }
+    Database::connect(options).await.context("connecting for the hand-written SQL baseline")
+}
+
+/// A statement written with `$1, $2…`, turned into `?1, ?2…` for SQLite (no `$` may appear in
+/// a string literal).
+pub fn statement(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 impl HandSql {
     pub async fn connect(url: &str) -> Result<Self> {
-        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let mut options = ConnectOptions::new(url.to_owned());
-        options.acquire_timeout(Duration::from_secs(60)).sqlx_logging(false);
-        if postgres {
-            options.max_connections(POSTGRES_POOL);
-        } else {
-            options.max_connections(1).min_connections(1);
-            options.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
-                o.foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(30))
-                    .synchronous(SqliteSynchronous::Normal)
-                    .journal_mode(SqliteJournalMode::Wal)
-            });
-        }
-        let db = Database::connect(options).await.context("connecting for the hand-written SQL baseline")?;
+        let db = connect(url, Role::Writer).await?;
         let backend = db.get_database_backend();
         Ok(Self { db, backend })
     }
 
-    /// A statement written with `$1, $2…`, turned into `?1, ?2…` for SQLite.
     fn stmt(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
-        let sql = match self.backend {
-            DbBackend::Sqlite => sql.replace('$', "?"),
-            _ => sql.to_owned(),
-        };
-        Statement::from_sql_and_values(self.backend, sql, values)
+        statement(self.backend, sql, values)
     }
 
     /// Inserts `n` customers for `partner_id` in one transaction and returns their ids.
@@ -89,7 +108,7 @@ impl HandSql {
     /// not pay for connecting.
     pub async fn warm_up(&self) -> Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..POSTGRES_POOL {
+        for _ in 0..POOL_SIZE {
             let db = self.db.clone();
             let stmt = self.stmt("SELECT 1", []);
             tasks.spawn(async move { db.query_one_raw(stmt).await.map(drop) });

@@ -14,11 +14,16 @@
 //! 3. **Webhook deliveries per second** from the dispatcher to a local receiver, draining a full
 //!    queue and keeping up with live events. Baseline: the same receiver driven by a plain reqwest
 //!    client with the same concurrency (see `webhooks.rs`).
+//! 4. **Analytics latency** over a million runs: the partner and distributor analytics and the
+//!    distributor usage report over HTTP. Baseline: the same aggregations written by hand in SQL
+//!    on the same database, with each statement's plan (see `analytics.rs` and `seed.rs`).
 
+mod analytics;
 mod hand_sql;
 mod load;
 mod receiver;
 mod report;
+mod seed;
 mod server;
 mod webhooks;
 
@@ -77,7 +82,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Which::All)]
     backend: Which,
 
-    /// Which workloads to run: the HTTP ones (trigger and reads), the webhook deliveries, or both.
+    /// Which workloads to run: the HTTP ones (trigger and reads), the webhook deliveries, the
+    /// analytics over a million runs, or all of them.
     #[arg(long, value_enum, default_value_t = Workloads::All)]
     workloads: Workloads,
 
@@ -88,6 +94,18 @@ struct Args {
     /// Deliveries in flight at once: partnerd's --webhook-concurrency, and the baseline's clients.
     #[arg(long, default_value_t = 64)]
     webhook_concurrency: usize,
+
+    /// Runs bulk-inserted for the analytics workloads (over the last 90 days).
+    #[arg(long, default_value_t = 1_000_000)]
+    runs: usize,
+
+    /// Requests (or baseline statement sets) per analytics endpoint.
+    #[arg(long, default_value_t = 200)]
+    analytics_requests: usize,
+
+    /// Concurrent clients (or baseline tasks) for the analytics endpoints.
+    #[arg(long, default_value_t = 4)]
+    analytics_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +113,7 @@ enum Workloads {
     All,
     Http,
     Webhooks,
+    Analytics,
 }
 
 impl Workloads {
@@ -104,6 +123,10 @@ impl Workloads {
 
     fn webhooks(self) -> bool {
         matches!(self, Self::All | Self::Webhooks)
+    }
+
+    fn analytics(self) -> bool {
+        matches!(self, Self::All | Self::Analytics)
     }
 }
 
@@ -136,6 +159,9 @@ async fn bench(args: Args) -> Result<()> {
     }
     if args.webhook_events == 0 || !(1..=usize::from(u16::MAX)).contains(&args.webhook_concurrency) {
         bail!("--webhook-events must be at least 1 and --webhook-concurrency from 1 to 65535");
+    }
+    if args.runs == 0 || args.analytics_requests == 0 || args.analytics_concurrency == 0 {
+        bail!("--runs, --analytics-requests and --analytics-concurrency must each be at least 1");
     }
     let partnerd = Partnerd::new(&args.partnerd)?;
     let postgres = std::env::var_os(POSTGRES_URL_VAR).is_some();
@@ -174,6 +200,9 @@ async fn bench(args: Args) -> Result<()> {
     if args.workloads.webhooks() {
         println!("{}", webhooks::describe(&args));
     }
+    if args.workloads.analytics() {
+        println!("{}", analytics::describe(&args));
+    }
     let mut failed = Vec::new();
     for backend in backends {
         let name = backend_name(backend);
@@ -192,6 +221,19 @@ async fn bench(args: Args) -> Result<()> {
                 Err(e) => {
                     eprintln!("bench: {name} webhooks failed: {e:#}");
                     failed.push(format!("{name} (webhooks)"));
+                }
+            }
+        }
+        if args.workloads.analytics() {
+            let started = Instant::now();
+            match analytics::bench(&args, &partnerd, backend).await {
+                Ok(report) => {
+                    print!("{}", report.render());
+                    println!("  {name}: analytics workload took {:.1} s in all", started.elapsed().as_secs_f64());
+                }
+                Err(e) => {
+                    eprintln!("bench: {name} analytics failed: {e:#}");
+                    failed.push(format!("{name} (analytics)"));
                 }
             }
         }

@@ -16,12 +16,15 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const LISTENING_PREFIX: &str = "listening on ";
 
-/// An account created by `partnerd admin create-partner`.
+/// An account created by `partnerd admin create-…`: a partner, a distributor or a worker.
 #[derive(Debug, Clone)]
-pub struct Partner {
+pub struct Account {
     pub id: String,
     pub key: String,
 }
+
+/// A partner account (the key goes in `X-Partner-Key`).
+pub type Partner = Account;
 
 #[derive(Debug, Clone)]
 pub struct Partnerd {
@@ -72,10 +75,15 @@ impl Partnerd {
         self.output(&["migrate", "--database-url", database_url]).await.map(drop)
     }
 
-    /// `partnerd admin create-partner … --plan enterprise` (unlimited runs).
+    /// `partnerd admin create-partner … --plan enterprise` (unlimited runs), a direct partner.
     pub async fn create_partner(&self, database_url: &str, n: usize) -> Result<Partner> {
+        self.create_partner_of(database_url, n, None).await
+    }
+
+    /// [`Partnerd::create_partner`], managed by `distributor` when there is one.
+    pub async fn create_partner_of(&self, database_url: &str, n: usize, distributor: Option<&str>) -> Result<Partner> {
         let (company, email) = (format!("Bench MSP {n}"), format!("bench{n}@bench-msp.example"));
-        let args = [
+        let mut args = vec![
             "admin",
             "create-partner",
             "--company",
@@ -89,12 +97,35 @@ impl Partnerd {
             "--database-url",
             database_url,
         ];
-        let stdout = self.output(&args).await?;
+        if let Some(d) = distributor {
+            args.extend(["--distributor", d]);
+        }
+        self.admin_account(&args).await
+    }
+
+    /// `partnerd admin create-distributor` (active), named after `n`.
+    pub async fn create_distributor(&self, database_url: &str, n: usize) -> Result<Account> {
+        let (company, email) = (format!("Bench Distributor {n}"), format!("ops{n}@bench-distributor.example"));
+        let args =
+            ["admin", "create-distributor", "--company", &company, "--email", &email, "--database-url", database_url];
+        self.admin_account(&args).await
+    }
+
+    /// `partnerd admin create-worker`; returns the worker's id.
+    pub async fn create_worker(&self, database_url: &str, name: &str) -> Result<String> {
+        let args = ["admin", "create-worker", "--name", name, "--database-url", database_url];
+        Ok(self.admin_account(&args).await?.id)
+    }
+
+    /// Runs an `admin create-…` command and reads the `id` and `key` of the JSON it prints.
+    async fn admin_account(&self, args: &[&str]) -> Result<Account> {
+        let what = args[..2].join(" ");
+        let stdout = self.output(args).await?;
         let json: Value = serde_json::from_str(stdout.trim())
-            .with_context(|| format!("admin create-partner printed no JSON object: {stdout:?}"))?;
+            .with_context(|| format!("{what} printed no JSON object: {stdout:?}"))?;
         let field =
             |name: &str| json[name].as_str().map(str::to_owned).with_context(|| format!("no {name:?} in {json}"));
-        Ok(Partner { id: field("id")?, key: field("key")? })
+        Ok(Account { id: field("id")?, key: field("key")? })
     }
 
     /// `partnerd serve --bind 127.0.0.1:0 --partner-rate-limit 0 --distributor-rate-limit 0`

@@ -20,8 +20,23 @@ on_both_backends!(
     report_parameters_are_checked_and_named,
 );
 
-/// No per-key rate limit of any kind: the scenarios send many requests per key.
-const NO_LIMITS: [&str; 6] = ["--partner-rate-limit", "0", "--distributor-rate-limit", "0", "--worker-rate-limit", "0"];
+/// No per-key rate limit of any kind: the scenarios send many requests per key. And no flush of
+/// the API request counts while a scenario runs, so every `apiRequests` figure is exactly 0
+/// (tests/e2e/request_counts.rs checks the counts themselves); and no invoicing pass (its first
+/// comes an hour after start), so every spend is empty (tests/e2e/invoices.rs and the HTTP tier
+/// check spend).
+const NO_LIMITS: [&str; 10] = [
+    "--partner-rate-limit",
+    "0",
+    "--distributor-rate-limit",
+    "0",
+    "--worker-rate-limit",
+    "0",
+    "--request-count-flush",
+    "1h",
+    "--invoice-interval",
+    "1h",
+];
 
 const WORKER_HEADER: &str = "X-Worker-Key";
 const PRODUCTS: [&str; 4] = ["cis-controls", "essential-eight", "iso-27001", "nist-csf"];
@@ -231,6 +246,7 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
             "byStatus": by_status(2, 1, 1, 1),
         },
         "customers": {"total": 3, "withRuns": 2},
+        "apiRequests": 0,
     });
     assert_eq!(assert_ok(&f.alpha.get(&format!("/v1/partner/usage?month={month}")).await), &alpha_usage);
     assert_eq!(assert_ok(&f.alpha.get("/v1/partner/usage").await), &alpha_usage);
@@ -244,6 +260,7 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
             "byStatus": by_status(1, 0, 1, 0),
         },
         "customers": {"total": 1, "withRuns": 1},
+        "apiRequests": 0,
     });
     assert_eq!(assert_ok(&f.beta.get("/v1/partner/usage").await), &beta_usage);
     // A month without runs: zeros, but the customers are counted now.
@@ -257,9 +274,10 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
 
     // GET /v1/partner/dashboard.
     let dash = assert_ok(&f.alpha.get("/v1/partner/dashboard").await).clone();
-    assert_keys(&dash, &["generatedAt", "month", "customers", "runs"]);
+    assert_keys(&dash, &["generatedAt", "month", "customers", "runs", "apiRequestsToday"]);
     assert_timestamp(&dash["generatedAt"]);
     assert_eq!(dash["month"], month);
+    assert_eq!(dash["apiRequestsToday"], 0);
     assert_eq!(dash["customers"], json!({"total": 3, "withRuns": 2}));
     assert_eq!(dash["runs"], json!({"today": 5, "thisMonth": 4, "limit": 200, "remaining": 196}));
     let dash = assert_ok(&f.beta.get("/v1/partner/dashboard").await).clone();
@@ -271,7 +289,8 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
     let a = assert_ok(&f.alpha.get("/v1/partner/analytics").await).clone();
     assert_keys(&a, &["period", "totals", "byProduct", "byStatus", "timeSeries", "topCustomers"]);
     assert_eq!(a["period"], json!({"from": day(from), "to": day(today)}));
-    assert_eq!(a["totals"], with(counts(2, 1, 1, 1), &json!({"customers": 2})));
+    // Nothing was invoiced: the invoicing task waits an hour (NO_LIMITS), so spend is empty.
+    assert_eq!(a["totals"], with(counts(2, 1, 1, 1), &json!({"customers": 2, "spend": []})));
     let e8 = json!({"runs": 3, "completed": 1, "failed": 0});
     let nist = json!({"runs": 2, "completed": 0, "failed": 1});
     let none = json!({"runs": 0, "completed": 0, "failed": 0});
@@ -292,7 +311,7 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
     let (from, to) = (today - Duration::days(10), today - Duration::days(1));
     let query = format!("/v1/partner/analytics?from_date={}&to_date={}", day(from), day(to));
     let past = assert_ok(&f.alpha.get(&query).await).clone();
-    assert_eq!(past["totals"], with(zero.clone(), &json!({"customers": 0})));
+    assert_eq!(past["totals"], with(zero.clone(), &json!({"customers": 0, "spend": []})));
     assert_eq!(past["topCustomers"], json!([]));
     assert_eq!(past["timeSeries"].as_array().map(Vec::len), Some(10));
 
@@ -301,15 +320,21 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
         "month": month,
         "totalPartners": 3,
         "activePartners": 2,
-        "summary": with(counts(3, 1, 2, 1), &json!({"customers": 4})),
+        "summary": with(counts(3, 1, 2, 1), &json!({"customers": 4, "apiRequests": 0, "ownApiRequests": 0})),
     });
     let partners = json!([
         with(
-            json!({"id": f.alpha_id, "company": "Alpha MSP", "status": "active", "customers": 3}),
+            json!({"id": f.alpha_id, "company": "Alpha MSP", "status": "active", "customers": 3, "apiRequests": 0}),
             &counts(2, 1, 1, 1)
         ),
-        with(json!({"id": f.beta_id, "company": "Beta MSP", "status": "active", "customers": 1}), &counts(1, 0, 1, 0)),
-        with(json!({"id": f.gamma_id, "company": "Gamma MSP", "status": "pending", "customers": 0}), &zero),
+        with(
+            json!({"id": f.beta_id, "company": "Beta MSP", "status": "active", "customers": 1, "apiRequests": 0}),
+            &counts(1, 0, 1, 0)
+        ),
+        with(
+            json!({"id": f.gamma_id, "company": "Gamma MSP", "status": "pending", "customers": 0, "apiRequests": 0}),
+            &zero
+        ),
     ]);
     let by_partner = with(header.clone(), &json!({"groupBy": "partner", "partners": partners}));
     let reply = f.distributor.get(&format!("/v1/distributor/reports/usage?month={month}&group_by=partner")).await;
@@ -339,9 +364,10 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
 
     // GET /v1/distributor/dashboard.
     let dash = assert_ok(&f.distributor.get("/v1/distributor/dashboard").await).clone();
-    assert_keys(&dash, &["generatedAt", "month", "partners", "customers", "runs"]);
+    assert_keys(&dash, &["generatedAt", "month", "partners", "customers", "runs", "apiRequestsToday"]);
     assert_timestamp(&dash["generatedAt"]);
     assert_eq!(dash["month"], month);
+    assert_eq!(dash["apiRequestsToday"], 0);
     assert_eq!(dash["partners"], json!({"total": 3, "active": 2, "pending": 1, "suspended": 0, "nearLimit": 0}));
     assert_eq!(dash["customers"], json!({"total": 4}));
     assert_eq!(dash["runs"], json!({"today": 7, "thisMonth": 6}));
@@ -349,9 +375,22 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
     // GET /v1/distributor/analytics (default window).
     let from = today - Duration::days(29);
     let d = assert_ok(&f.distributor.get("/v1/distributor/analytics").await).clone();
-    assert_keys(&d, &["period", "totals", "byProduct", "byStatus", "timeSeries", "topCustomers", "topPartners"]);
+    assert_keys(
+        &d,
+        &[
+            "period",
+            "totals",
+            "byProduct",
+            "byStatus",
+            "timeSeries",
+            "topCustomers",
+            "topPartners",
+            "topPartnersBySpend",
+        ],
+    );
+    assert_eq!(d["topPartnersBySpend"], json!([]));
     assert_eq!(d["period"], json!({"from": day(from), "to": day(today)}));
-    assert_eq!(d["totals"], with(counts(3, 1, 2, 1), &json!({"customers": 3})));
+    assert_eq!(d["totals"], with(counts(3, 1, 2, 1), &json!({"customers": 3, "spend": []})));
     let e8 = json!({"runs": 5, "completed": 2, "failed": 0});
     assert_eq!(d["byProduct"], every_product(&[("essential-eight", e8), ("nist-csf", nist)], &none));
     assert_eq!(d["byStatus"], by_status(3, 1, 2, 1));
@@ -370,7 +409,7 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
     // The other distributor sees its own partner's one run, and none of the first one's.
     let o = assert_ok(&f.other.get("/v1/distributor/reports/usage?group_by=partner").await).clone();
     assert_eq!((&o["totalPartners"], &o["activePartners"]), (&json!(1), &json!(1)));
-    assert_eq!(o["summary"], with(counts(1, 0, 0, 0), &json!({"customers": 1})));
+    assert_eq!(o["summary"], with(counts(1, 0, 0, 0), &json!({"customers": 1, "apiRequests": 0, "ownApiRequests": 0})));
     assert_eq!(array(&o, "partners").len(), 1);
     assert_eq!(o["partners"][0]["id"], f.other_partner_id);
     let o = assert_ok(&f.other.get("/v1/distributor/reports/usage?group_by=customer").await).clone();
@@ -385,7 +424,7 @@ async fn reports_dashboards_and_analytics_count_exactly_the_distributors_runs(ct
     assert_eq!(o["partners"], json!({"total": 1, "active": 1, "pending": 0, "suspended": 0, "nearLimit": 0}));
     assert_eq!((&o["customers"], &o["runs"]), (&json!({"total": 1}), &json!({"today": 1, "thisMonth": 1})));
     let o = assert_ok(&f.other.get("/v1/distributor/analytics").await).clone();
-    assert_eq!(o["totals"], with(counts(1, 0, 0, 0), &json!({"customers": 1})));
+    assert_eq!(o["totals"], with(counts(1, 0, 0, 0), &json!({"customers": 1, "spend": []})));
     assert_eq!(
         (&o["topPartners"], o["topCustomers"].as_array().map(Vec::len)),
         (&json!([{"id": f.other_partner_id, "company": "Other MSP", "runs": 1}]), Some(1))

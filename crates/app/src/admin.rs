@@ -42,6 +42,11 @@ pub async fn run(platform: &Platform, command: AdminCommand) -> Result<Value, Ad
             }
             Err(e) => return Err(e),
         },
+        AdminCommand::SetDistributorDiscount { id, percent } => {
+            let percent = (percent != "default").then_some(percent.as_str());
+            let discount = admin.set_distributor_discount(&id, percent).await?;
+            json!({"id": id, "discountPercent": discount.value().to_string()})
+        }
         AdminCommand::ActivateDistributor { id } => match admin.activate_distributor(&id).await {
             Ok(d) => json!({"id": d.id.to_string(), "status": d.status.as_str()}),
             Err(AdminError::IllegalTransition(IllegalTransition::AlreadyActive)) => {

@@ -88,8 +88,48 @@ pub struct ServeArgs {
     #[arg(long, env = "PARTNERD_WORKER_RATE_LIMIT", default_value_t = 600)]
     pub worker_rate_limit: u32,
 
+    /// How often this process writes the API requests it counted to the database (`500ms`,
+    /// `5s`, `1m`): usage reports lag by up to this much, and a crash loses at most this much
+    /// counting.
+    #[arg(long, env = "PARTNERD_REQUEST_COUNT_FLUSH", default_value = "5s", value_parser = parse_positive_duration)]
+    pub request_count_flush: Duration,
+
+    /// How often this process issues the invoices that are due (`30s`, `1m`, `1h`): a partner's
+    /// first invoice once it is active, each renewal's when a period ends, and distributors'
+    /// monthly ones. Several processes may run it at once; each invoice is issued once.
+    #[arg(long, env = "PARTNERD_INVOICE_INTERVAL", default_value = "1m", value_parser = parse_positive_duration)]
+    pub invoice_interval: Duration,
+
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub billing: BillingArgs,
+}
+
+/// Which billing provider puts plan changes into effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BillingProviderKind {
+    /// partnerd's own ledger: proration becomes invoice items, and partnerd issues the invoices.
+    Ledger,
+    /// A Stripe-compatible API: Stripe prorates and issues the partners' invoices; partnerd's
+    /// invoicing task does not run.
+    Stripe,
+}
+
+#[derive(Debug, Args)]
+pub struct BillingArgs {
+    #[arg(long = "billing-provider", env = "PARTNERD_BILLING_PROVIDER", value_enum, default_value = "ledger")]
+    pub provider: BillingProviderKind,
+
+    /// The Stripe-compatible API's base URL (plain http only to a loopback address).
+    #[arg(long = "stripe-api-base", env = "PARTNERD_STRIPE_API_BASE", default_value = "https://api.stripe.com")]
+    pub stripe_api_base: String,
+
+    /// The secret API key (`sk_…`). Set it in the environment, not on the command line, where
+    /// other users of the machine can read it.
+    #[arg(long = "stripe-secret-key", env = "PARTNERD_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
 }
 
 /// Webhook delivery (every `serve` process runs one dispatcher; they share the queue).
@@ -254,6 +294,14 @@ pub enum AdminCommand {
     ActivateDistributor {
         #[arg(long)]
         id: String,
+    },
+    /// Sets the percentage taken off a distributor's future invoices (issued ones keep theirs).
+    SetDistributorDiscount {
+        #[arg(long)]
+        id: String,
+        /// A percentage from 0 to 100 (`12.5`), or `default` for the default (20).
+        #[arg(long)]
+        percent: String,
     },
 }
 

@@ -1,18 +1,20 @@
 //! `partnerd serve` and `partnerd quickstart`.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use anyhow::Context;
 use partnerd_domain::keys::{ApiKey, KeyOwner};
 use partnerd_domain::services::NewPartner;
 use partnerd_domain::values::{BillingInterval, Currency};
-use partnerd_http::{HttpConfig, RateLimits};
+use partnerd_http::{HttpConfig, RateLimits, RequestCounter};
 use std::time::Duration;
 
-use partnerd_domain::services::WorkerService;
+use partnerd_domain::services::{InvoiceService, IssueReport, WorkerService};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::cli::ServeArgs;
+use crate::cli::{BillingProviderKind, ServeArgs};
 use crate::runner::{self, Phase, RunnerConfig};
 use crate::wiring::{Platform, redact_url};
 
@@ -28,17 +30,29 @@ pub async fn serve(platform: Platform, args: &ServeArgs, listener: TcpListener) 
             worker: args.worker_rate_limit,
         },
     };
-    let server = partnerd_http::build(listener, platform.app_state(args.webhooks.allow_private), config)?;
+    let state = platform.app_state(args.webhooks.allow_private, platform.billing(&args.billing)?);
+    let request_counts = state.request_counts.clone();
+    let server = partnerd_http::build(listener, state, config)?;
     let (stop_dispatcher, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(platform.dispatcher(&args.webhooks)?.run(stopped.clone()));
+    let flusher = tokio::spawn(flush_request_counts(request_counts.clone(), args.request_count_flush, stopped.clone()));
+    // Under a Stripe-compatible provider Stripe issues the partners' invoices.
+    let invoicer = (args.billing.provider == BillingProviderKind::Ledger)
+        .then(|| tokio::spawn(issue_invoices(platform.invoices(), args.invoice_interval, stopped.clone())));
     let sweeper = tokio::spawn(sweep_leases(platform.workers(), stopped));
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), backend = platform.store.backend_name(), "serving");
     println!("listening on http://{addr}");
     let served = server.await;
     // Attempts in flight finish (each within the webhook timeout) and record their outcome.
     let _ = stop_dispatcher.send(true);
+    // Every request has been answered (and so counted): record what the last flush left.
+    let _ = flusher.await;
+    last_flush(&request_counts).await;
     let _ = dispatcher.await;
     let _ = sweeper.await;
+    if let Some(invoicer) = invoicer {
+        let _ = invoicer.await;
+    }
     served?;
     tracing::info!("stopped");
     Ok(())
@@ -60,6 +74,71 @@ async fn sweep_leases(workers: WorkerService, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(LEASE_SWEEP) => {}
             _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Issues the invoices that are due every `every` (first one `every` after start) until `stop`:
+/// a pass under way finishes (each invoice is one transaction, so stopping mid-pass would be
+/// safe too).
+async fn issue_invoices(invoices: InvoiceService, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        // The first pass comes one interval after start, like every later one.
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match invoices.issue_due(OffsetDateTime::now_utc()).await {
+            Ok(report) if report != IssueReport::default() => tracing::info!(
+                partners = report.partners_renewed,
+                partner_invoices = report.partner_invoices,
+                distributor_invoices = report.distributor_invoices,
+                unpriced = report.unpriced,
+                stale = report.stale,
+                "issued invoices"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not issue the invoices that are due"),
+        }
+    }
+}
+
+/// Writes the counted API requests to the database every `every` until `stop`. A flush that
+/// fails keeps its counts for the next one; a flush under way is never cut short.
+async fn flush_request_counts(counter: Arc<RequestCounter>, every: Duration, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            changed = stop.changed() => if changed.is_err() { return },
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(error) = counter.flush().await {
+            let pending = counter.pending();
+            tracing::warn!(%error, pending, "could not record API request counts; keeping them for the next flush");
+        }
+    }
+}
+
+/// Tries of the flush after the server stopped, a second apart.
+const LAST_FLUSH_ATTEMPTS: u32 = 3;
+
+async fn last_flush(counter: &RequestCounter) {
+    for attempt in 1..=LAST_FLUSH_ATTEMPTS {
+        match counter.flush().await {
+            Ok(_) => return,
+            Err(error) if attempt < LAST_FLUSH_ATTEMPTS => {
+                tracing::warn!(%error, pending = counter.pending(), "could not record API request counts; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => {
+                let lost = counter.pending();
+                tracing::error!(%error, lost, "could not record API request counts before stopping; they are lost");
+            }
         }
     }
 }

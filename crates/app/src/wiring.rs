@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use partnerd_billing::LedgerBilling;
+use partnerd_billing::{LedgerBilling, StripeBilling, StripeConfig};
 use partnerd_domain::catalog::Catalog;
-use partnerd_domain::services::{AdminService, WorkerService};
+use partnerd_domain::ports::BillingProvider;
+use partnerd_domain::services::{AdminService, InvoiceService, WorkerService};
 use partnerd_http::{AppState, Ports};
 use partnerd_store::{DbConfig, Store};
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use partnerd_webhooks::{Dispatcher, DispatcherConfig};
 
-use crate::cli::{DatabaseArgs, WebhookArgs};
+use crate::cli::{BillingArgs, BillingProviderKind, DatabaseArgs, WebhookArgs};
 use crate::system::{OsRandom, SystemClock};
 
 pub struct Platform {
@@ -72,11 +73,35 @@ impl Platform {
         WorkerService::new(self.store.clone(), self.catalog.clone(), Arc::new(SystemClock))
     }
 
-    pub fn app_state(&self, allow_private_webhooks: bool) -> AppState {
+    /// Invoicing (for the invoicing task).
+    pub fn invoices(&self) -> InvoiceService {
+        InvoiceService::new(self.store.clone(), self.catalog.clone(), Arc::new(OsRandom))
+    }
+
+    /// The billing provider `args` choose.
+    pub fn billing(&self, args: &BillingArgs) -> anyhow::Result<Arc<dyn BillingProvider>> {
+        Ok(match args.provider {
+            BillingProviderKind::Ledger => Arc::new(LedgerBilling::new(self.store.clone(), Arc::new(SystemClock))),
+            BillingProviderKind::Stripe => {
+                let key = args
+                    .stripe_secret_key
+                    .clone()
+                    .filter(|k| !k.is_empty())
+                    .context("--billing-provider stripe needs the secret key in PARTNERD_STRIPE_SECRET_KEY")?;
+                let config = StripeConfig::new(args.stripe_api_base.clone(), key);
+                Arc::new(
+                    StripeBilling::new(config, self.store.clone(), self.catalog.clone())
+                        .context("configuring the Stripe-compatible billing provider")?,
+                )
+            }
+        })
+    }
+
+    pub fn app_state(&self, allow_private_webhooks: bool, billing: Arc<dyn BillingProvider>) -> AppState {
         let clock = Arc::new(SystemClock);
         AppState::over(Ports {
             store: self.store.clone(),
-            billing: Arc::new(LedgerBilling::new(self.store.clone(), clock.clone())),
+            billing,
             catalog: self.catalog.clone(),
             clock,
             ids: Arc::new(OsRandom),

@@ -1,7 +1,12 @@
-//! Billing provider adapters. The built-in [`LedgerBilling`] keeps the books in partnerd's own
-//! database: a plan change's proration becomes pending invoice items, which invoicing later
-//! gathers. (A Stripe-compatible adapter is planned beside it; until it exists, the ledger is
-//! the only provider.)
+//! Billing provider adapters, chosen by configuration:
+//! - [`LedgerBilling`] (the default) keeps the books in partnerd's own database: a plan change's
+//!   proration becomes pending invoice items, which invoicing later gathers.
+//! - [`StripeBilling`] puts the change into effect at Stripe or any service that speaks its API,
+//!   which prorates and invoices it (see the `stripe` module).
+
+mod stripe;
+
+pub use stripe::{StripeBilling, StripeConfig, StripeConfigError};
 
 use std::sync::Arc;
 

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use crate::billing::Subscription;
 use crate::catalog::PlanId;
-use crate::ids::{DistributorId, PartnerId, WorkerId};
+use crate::ids::{DistributorId, InvalidId, PartnerId, WorkerId};
+use crate::keys::KeyOwner;
 use crate::values::{DisplayName, Email, InvalidValue};
 
 /// Where an account is in its lifecycle.
@@ -115,6 +116,47 @@ pub struct Worker {
     pub id: WorkerId,
     pub name: DisplayName,
     pub created_at: OffsetDateTime,
+}
+
+/// A partner or a distributor: the accounts that hold invoices and make counted API requests.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccountRef {
+    Partner(PartnerId),
+    Distributor(DistributorId),
+}
+
+impl AccountRef {
+    /// The account whose requests a key's owner makes, or `None` for a worker.
+    pub fn of(owner: &KeyOwner) -> Option<Self> {
+        match owner {
+            KeyOwner::Partner(id) => Some(Self::Partner(id.clone())),
+            KeyOwner::Distributor(id) => Some(Self::Distributor(id.clone())),
+            KeyOwner::Worker(_) => None,
+        }
+    }
+
+    /// `partner` or `distributor`, as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Partner(_) => "partner",
+            Self::Distributor(_) => "distributor",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Partner(id) => id.as_str(),
+            Self::Distributor(id) => id.as_str(),
+        }
+    }
+
+    /// Rebuilds an account from its stored kind and id.
+    pub fn parse(kind: &str, id: &str) -> Result<Self, InvalidId> {
+        match kind {
+            "partner" => PartnerId::parse(id).map(Self::Partner),
+            _ => DistributorId::parse(id).map(Self::Distributor),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! Invoices: what a partner owes when its subscription renews, and what a distributor owes for
-//! its partners' invoices of a calendar month. Pure functions over `rust_decimal`.
+//! Invoices: what a partner owes for each period of its subscription, and what a distributor owes
+//! for its partners' invoices of a calendar month. Pure functions over `rust_decimal`.
 //!
 //! Billing is in advance, the model proration assumes (an `unused_time` credit refunds a period
-//! already paid for): the invoice issued when a partner's period ends charges the plan fee of
-//! the **new** period, plus the pending items of its applied plan changes. An invoice is in one
+//! already paid for): a partner's first invoice is issued once it is active, for the period in
+//! force; each later one when a period ends, for the **new** period. Each charges the plan fee
+//! plus the pending items of the partner's applied plan changes. An invoice is in one
 //! currency; items in another currency go on an invoice of their own, issued with it.
 //! Lines are already rounded ([`Money`]); the subtotal is their exact sum; the discount is
 //! rounded once; `total = subtotal − discount`.
@@ -19,29 +20,8 @@ use crate::ids::{DistributorId, InvoiceId, PartnerId, PlanChangeId};
 use crate::ports::IdGenerator;
 use crate::values::{Currency, InvalidValue, Month};
 
-/// Whose invoice it is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum InvoiceAccount {
-    Partner(PartnerId),
-    Distributor(DistributorId),
-}
-
-impl InvoiceAccount {
-    /// `partner` or `distributor`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Partner(_) => "partner",
-            Self::Distributor(_) => "distributor",
-        }
-    }
-
-    pub fn id(&self) -> &str {
-        match self {
-            Self::Partner(id) => id.as_str(),
-            Self::Distributor(id) => id.as_str(),
-        }
-    }
-}
+/// Whose invoice it is: a partner or a distributor.
+pub type InvoiceAccount = crate::account::AccountRef;
 
 /// Why a line is on an invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

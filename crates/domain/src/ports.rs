@@ -17,7 +17,7 @@ use crate::invoice::{
     DiscountPercent, DistributorBill, Invoice, InvoiceAccount, PartnerBill, PartnerInvoiceTotal, PendingItem,
 };
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
-use crate::report::{CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunTally};
+use crate::report::{CustomerRuns, PartnerRuns, PartnerSpend, PartnerStatusCounts, Period, ReportScope, RunTally};
 use crate::run::{ClaimedRun, Run, RunFilter, RunResult, RunView};
 use crate::values::{Email, Month};
 use crate::webhook::{
@@ -209,6 +209,10 @@ pub trait DistributorRepository: Send + Sync {
 
     /// Partner, run and customer counts computed from the data, in one round of aggregate queries.
     async fn totals(&self, id: &DistributorId, month: Month) -> Result<DistributorTotals, InfraError>;
+
+    /// Sets the discount on the distributor's invoices (`None`: the default); `false` when no
+    /// such distributor exists. Invoices already issued keep theirs.
+    async fn set_discount(&self, id: &DistributorId, discount: Option<DiscountPercent>) -> Result<bool, InfraError>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -391,7 +395,9 @@ pub trait PlanChangeRepository: Send + Sync {
     ) -> Result<(), ReservePlanChangeError>;
 
     /// Applies a reserved change: the partner's subscription becomes `change.to`, in one
-    /// transaction with marking the change applied.
+    /// transaction with marking the change applied. If invoices had paid for `change.from`'s
+    /// period, `change.to`'s period counts as paid too (its proration charges the difference,
+    /// or the whole new period when the change starts one).
     async fn apply(&self, change: &PlanChange, now: OffsetDateTime) -> Result<(), InfraError>;
 
     /// Gives a reservation back (the billing provider refused the change).
@@ -415,8 +421,10 @@ pub trait LedgerRepository: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuePartner {
     pub partner: PartnerId,
-    /// The stored subscription (its period has ended).
+    /// The stored subscription: its period may have ended, or may be one no invoice paid for yet.
     pub subscription: Subscription,
+    /// The end of the last period the partner's invoices paid for; `None` before its first.
+    pub invoiced_until: Option<OffsetDateTime>,
     /// Its pending items of **applied** plan changes, oldest first. Items of reserved or
     /// released changes are never here.
     pub pending: Vec<PendingItem>,
@@ -428,7 +436,10 @@ pub struct PartnerIssue {
     pub partner: PartnerId,
     /// The stored subscription the bills were computed from.
     pub from: Subscription,
-    /// The same terms with the new period.
+    /// The stored end of paid-for time the bills were computed from.
+    pub invoiced_until: Option<OffsetDateTime>,
+    /// The same terms with the period the bills pay for: `from` itself for a period no invoice
+    /// paid for yet (a partner's first), or the period in force now once `from` has ended.
     pub to: Subscription,
     pub bills: Vec<PartnerBill>,
 }
@@ -456,12 +467,13 @@ pub enum IssueInvoiceError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait InvoiceRepository: Send + Sync {
-    /// Active partners whose period ended at or before `now`, at most `limit`, with their
-    /// pending items of applied plan changes.
+    /// Active partners whose paid-for time ran out at or before `now` (partners never invoiced
+    /// included), at most `limit`, with their pending items of applied plan changes.
     async fn due_partners(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<DuePartner>, InfraError>;
 
     /// In one transaction: renews the partner's subscription from `issue.from` to `issue.to`
-    /// (only if it is still `issue.from`), inserts the invoices with their lines, and attaches
+    /// and records it paid until `issue.to`'s end (only if the subscription and its paid-for
+    /// time are still those read), inserts the invoices with their lines, and attaches
     /// each bill's items (only if every one is still pending). Idempotent: an invoice is unique
     /// per (account, period start, currency), so two processes or a retry after a restart issue
     /// it once; the loser gets `Stale` and nothing is written.
@@ -481,6 +493,9 @@ pub trait InvoiceRepository: Send + Sync {
 
     /// One invoice with its lines, only if it is the account's.
     async fn get(&self, account: &InvoiceAccount, id: &InvoiceId) -> Result<Option<Invoice>, InfraError>;
+
+    /// How many invoices the account has.
+    async fn count(&self, account: &InvoiceAccount) -> Result<u64, InfraError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -778,4 +793,13 @@ pub trait ReportRepository: Send + Sync {
         month: Month,
         near_limit: &[(PlanId, u32)],
     ) -> Result<PartnerStatusCounts, InfraError>;
+
+    /// What the scope's partners were invoiced in the period (invoices issued in it; for a
+    /// distributor, its partners' invoices issued while it managed them): one row per partner
+    /// and currency, by currency, then most first, then partner id.
+    async fn partner_spend(&self, scope: &ReportScope, period: &Period) -> Result<Vec<PartnerSpend>, InfraError>;
 }
+mod request_counts;
+pub use request_counts::*;
+mod provider_accounts;
+pub use provider_accounts::*;

@@ -1,5 +1,5 @@
-//! Reporting over runs: the periods reports cover, whose data they cover, and the aggregate
-//! figures the store computes for them (usage reports, dashboards, analytics).
+//! Reporting over runs and API requests: the periods reports cover, whose data they cover, and
+//! the aggregate figures the store computes for them (usage reports, dashboards, analytics).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,8 +7,10 @@ use std::fmt;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::account::AccountStatus;
+use crate::billing::Money;
 use crate::catalog::ProductId;
 use crate::ids::{CustomerId, DistributorId, PartnerId};
+use crate::ports::{AccountRequests, CountedAccount};
 use crate::run::RunStatus;
 use crate::values::{FieldError, Month};
 
@@ -193,6 +195,15 @@ pub struct PartnerRuns {
     pub customers: u64,
 }
 
+/// What one partner was invoiced in a period, in one currency: the totals of its invoices issued
+/// in the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerSpend {
+    pub id: PartnerId,
+    pub company: String,
+    pub spend: Money,
+}
+
 /// A distributor's partners counted by status, and how many are near their monthly limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartnerStatusCounts {
@@ -233,6 +244,46 @@ impl RunBreakdown {
             }
         }
         Self { totals, by_product, by_day: days.into_iter().collect() }
+    }
+}
+
+/// API requests of a report's scope in a period: those made with the scope account's own keys
+/// and, for a distributor, those of each of its partners.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiRequests {
+    /// Made with the scope account's own keys (the partner's, or the distributor's).
+    pub own: u64,
+    /// A distributor's partners with requests in the period (a partner scope has none here).
+    pub partners: BTreeMap<PartnerId, u64>,
+}
+
+impl ApiRequests {
+    /// Sorts the store's per-account sums into the scope's own and its partners'. A line of
+    /// an account outside the scope (a store bug) is left out rather than shown to the wrong
+    /// tenant.
+    pub fn of(scope: &ReportScope, lines: &[AccountRequests]) -> Self {
+        let mut out = Self::default();
+        for line in lines {
+            match (scope, &line.account) {
+                (ReportScope::Partner(me), CountedAccount::Partner(p)) if me == p => out.own += line.requests,
+                (ReportScope::Distributor(me), CountedAccount::Distributor(d)) if me == d => out.own += line.requests,
+                (ReportScope::Distributor(_), CountedAccount::Partner(p)) => {
+                    *out.partners.entry(p.clone()).or_default() += line.requests;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The scope's own requests plus its partners'.
+    pub fn total(&self) -> u64 {
+        self.own + self.partners.values().sum::<u64>()
+    }
+
+    /// One partner's requests (zero when it made none).
+    pub fn of_partner(&self, id: &PartnerId) -> u64 {
+        self.partners.get(id).copied().unwrap_or(0)
     }
 }
 
@@ -314,5 +365,24 @@ mod tests {
         assert_eq!(b.by_product["nist-csf"].queued, 4);
         let days: Vec<(String, u64)> = b.by_day.iter().map(|(d, c)| (wire_date(*d), c.total())).collect();
         assert_eq!(days, [("2026-04-01".into(), 3), ("2026-04-02".into(), 0), ("2026-04-03".into(), 4)]);
+    }
+
+    #[test]
+    fn api_requests_split_into_the_scopes_own_and_its_partners() {
+        let ids = crate::testing::SequentialIds::default();
+        let (me, other) = (DistributorId::generate(&ids), DistributorId::generate(&ids));
+        let (p1, p2) = (PartnerId::generate(&ids), PartnerId::generate(&ids));
+        let line = |account, requests| AccountRequests { account, requests };
+        let lines = [
+            line(CountedAccount::Distributor(me.clone()), 4),
+            line(CountedAccount::Partner(p1.clone()), 7),
+            line(CountedAccount::Partner(p2.clone()), 2),
+            line(CountedAccount::Distributor(other), 100),
+        ];
+        let d = ApiRequests::of(&ReportScope::Distributor(me), &lines);
+        assert_eq!((d.own, d.of_partner(&p1), d.of_partner(&p2), d.total()), (4, 7, 2, 13));
+        let p = ApiRequests::of(&ReportScope::Partner(p1.clone()), &lines);
+        assert_eq!((p.own, p.partners.len(), p.total()), (7, 0, 7), "a partner sees only its own");
+        assert_eq!(ApiRequests::of(&ReportScope::Partner(p1), &[]).total(), 0);
     }
 }

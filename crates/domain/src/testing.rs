@@ -1,7 +1,7 @@
 //! In-memory fakes of every port, for tests in this and other crates (feature `mocks`).
 //! They keep the same atomicity promises as the real store: each method holds one lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +22,7 @@ use crate::invoice::{
 };
 use crate::keys::{KeyHash, KeyOwner, KeySlot};
 use crate::ports::ReportRepository;
+use crate::ports::{AccountRequests, CountedAccount, RequestCount, RequestCountRepository};
 use crate::ports::{
     ClaimedDelivery, DeliveryQueue, ExpiredLeases, Resend, RunActionError, RunQueue, WebhookRepository,
 };
@@ -33,10 +34,12 @@ use crate::ports::{
     SlotEvents, WorkerRepository,
 };
 use crate::ports::{DueDistributor, DuePartner, InvoiceRepository, IssueInvoiceError, PartnerIssue};
-use crate::report::{CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunCounts, RunTally};
+use crate::report::{
+    CustomerRuns, PartnerRuns, PartnerSpend, PartnerStatusCounts, Period, ReportScope, RunCounts, RunTally,
+};
 use crate::run::{ClaimedRun, RunResult, RunStatus, assessment_event};
 use crate::run::{Run, RunFilter, RunView};
-use crate::values::{Email, Month};
+use crate::values::{Currency, Email, Month};
 use crate::webhook::{
     Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, Disabled, Recipient, WebhookEndpoint, WebhookSecret,
     WebhookUrl, recipients,
@@ -112,6 +115,8 @@ struct State {
     attached: HashMap<ItemRef, InvoiceId>,
     /// Issued invoices, with the distributor invoice that covers each partner invoice.
     invoices: Vec<(Invoice, Option<InvoiceId>)>,
+    /// The end of the time each partner's invoices paid for (absent: nothing yet).
+    invoiced_until: HashMap<PartnerId, OffsetDateTime>,
     discounts: HashMap<DistributorId, DiscountPercent>,
     events: Vec<Event>,
     thresholds: Vec<(PartnerId, Month, u8)>,
@@ -119,6 +124,8 @@ struct State {
     deliveries: Vec<StoredDelivery>,
     /// Worker protocol: claims so far and the current lease, per run.
     leases: HashMap<RunId, Lease>,
+    /// API requests counted per account and UTC day.
+    request_counts: HashMap<(CountedAccount, time::Date), u64>,
 }
 
 #[derive(Default)]
@@ -205,11 +212,6 @@ impl InMemoryStore {
         self.state.lock().unwrap().ledger.iter().map(|(_, l)| l.clone()).collect()
     }
 
-    /// Sets a distributor's invoice discount (the operator's setting).
-    pub fn set_discount(&self, distributor: &DistributorId, discount: DiscountPercent) {
-        self.state.lock().unwrap().discounts.insert(distributor.clone(), discount);
-    }
-
     /// Units of the run limit used by `partner` in `month`.
     pub fn units_used(&self, partner: &PartnerId, month: Month) -> u32 {
         self.state.lock().unwrap().usage.get(&(partner.clone(), month)).copied().unwrap_or(0)
@@ -287,6 +289,18 @@ impl KeyRepository for InMemoryStore {
 
 #[async_trait]
 impl DistributorRepository for InMemoryStore {
+    async fn set_discount(&self, id: &DistributorId, discount: Option<DiscountPercent>) -> Result<bool, InfraError> {
+        let mut state = self.state.lock().unwrap();
+        if !state.distributors.iter().any(|d| &d.id == id) {
+            return Ok(false);
+        }
+        match discount {
+            Some(d) => state.discounts.insert(id.clone(), d),
+            None => state.discounts.remove(id),
+        };
+        Ok(true)
+    }
+
     async fn insert(&self, distributor: &Distributor, first_key: Option<KeyHash>) -> Result<(), InfraError> {
         let mut state = self.state.lock().unwrap();
         state.distributors.push(distributor.clone());
@@ -556,6 +570,11 @@ impl PlanChangeRepository for InMemoryStore {
             p.subscription = change.to.clone();
             p.updated_at = now;
         }
+        if let Some(until) = state.invoiced_until.get_mut(&change.partner)
+            && *until >= change.from.period_end
+        {
+            *until = change.to.period_end;
+        }
         Ok(())
     }
 
@@ -614,11 +633,14 @@ impl InvoiceRepository for InMemoryStore {
         let due = state
             .partners
             .iter()
-            .filter(|p| p.status == AccountStatus::Active && p.subscription.period_end <= now)
+            .filter(|p| {
+                p.status == AccountStatus::Active && state.invoiced_until.get(&p.id).is_none_or(|until| *until <= now)
+            })
             .take(limit as usize)
             .map(|p| DuePartner {
                 partner: p.id.clone(),
                 subscription: p.subscription.clone(),
+                invoiced_until: state.invoiced_until.get(&p.id).copied(),
                 pending: items
                     .iter()
                     .filter(|(item, _)| {
@@ -639,7 +661,8 @@ impl InvoiceRepository for InMemoryStore {
         let items: Vec<&ItemRef> = issue.bills.iter().flat_map(|b| &b.items).collect();
         let all_pending = items.iter().all(|i| !state.attached.contains_key(*i) && state.change_applied(&i.change));
         let issued = issue.bills.iter().any(|b| state.invoice_exists(&b.invoice));
-        if current.as_ref() != Some(&issue.from) || !all_pending || issued {
+        let paid = state.invoiced_until.get(&issue.partner).copied();
+        if current.as_ref() != Some(&issue.from) || paid != issue.invoiced_until || !all_pending || issued {
             return Err(IssueInvoiceError::Stale);
         }
         for bill in &issue.bills {
@@ -651,6 +674,7 @@ impl InvoiceRepository for InMemoryStore {
         if let Some(p) = state.partners.iter_mut().find(|p| p.id == issue.partner) {
             p.subscription = issue.to.clone();
         }
+        state.invoiced_until.insert(issue.partner.clone(), issue.to.period_end);
         Ok(())
     }
 
@@ -713,6 +737,11 @@ impl InvoiceRepository for InMemoryStore {
     async fn get(&self, account: &InvoiceAccount, id: &InvoiceId) -> Result<Option<Invoice>, InfraError> {
         let state = self.state.lock().unwrap();
         Ok(state.invoices.iter().find(|(i, _)| &i.id == id && &i.account == account).map(|(i, _)| i.clone()))
+    }
+
+    async fn count(&self, account: &InvoiceAccount) -> Result<u64, InfraError> {
+        let state = self.state.lock().unwrap();
+        Ok(state.invoices.iter().filter(|(i, _)| &i.account == account).count() as u64)
     }
 }
 
@@ -1209,6 +1238,41 @@ fn ranked<T>(mut rows: Vec<T>, runs: impl Fn(&T) -> u64, id: impl Fn(&T) -> Stri
 
 #[async_trait]
 impl ReportRepository for InMemoryStore {
+    async fn partner_spend(&self, scope: &ReportScope, period: &Period) -> Result<Vec<PartnerSpend>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut sums: BTreeMap<(&'static str, PartnerId), (String, rust_decimal::Decimal, Currency)> = BTreeMap::new();
+        for (invoice, _) in &state.invoices {
+            let InvoiceAccount::Partner(id) = &invoice.account else { continue };
+            let Some(partner) = state.partners.iter().find(|p| &p.id == id) else { continue };
+            let in_scope = match scope {
+                ReportScope::Partner(p) => p == id,
+                ReportScope::Distributor(d) => partner.distributor_id.as_ref() == Some(d),
+            };
+            if in_scope && period.contains(invoice.issued_at) {
+                let entry = sums.entry((invoice.currency.code(), id.clone())).or_insert_with(|| {
+                    (partner.company.as_str().to_owned(), rust_decimal::Decimal::ZERO, invoice.currency)
+                });
+                entry.1 += invoice.total.amount();
+            }
+        }
+        let mut rows: Vec<PartnerSpend> = sums
+            .into_iter()
+            .map(|((_, id), (company, amount, currency))| PartnerSpend {
+                id,
+                company,
+                spend: crate::billing::Money::new(amount, currency),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.spend.currency().code(), std::cmp::Reverse(a.spend.amount()), &a.id).cmp(&(
+                b.spend.currency().code(),
+                std::cmp::Reverse(b.spend.amount()),
+                &b.id,
+            ))
+        });
+        Ok(rows)
+    }
+
     async fn run_tallies(&self, scope: &ReportScope, period: &Period) -> Result<Vec<RunTally>, InfraError> {
         let state = self.state.lock().unwrap();
         let mut cells: HashMap<(time::Date, String, RunStatus), u64> = HashMap::new();
@@ -1302,5 +1366,32 @@ impl ReportRepository for InMemoryStore {
             }
         }
         Ok(counts)
+    }
+}
+
+#[async_trait]
+impl RequestCountRepository for InMemoryStore {
+    async fn add(&self, batch: &[RequestCount]) -> Result<(), InfraError> {
+        let mut state = self.state.lock().unwrap();
+        for count in batch {
+            *state.request_counts.entry((count.account.clone(), count.day)).or_default() += count.requests;
+        }
+        Ok(())
+    }
+
+    async fn totals(&self, scope: &ReportScope, period: &Period) -> Result<Vec<AccountRequests>, InfraError> {
+        let state = self.state.lock().unwrap();
+        let mut sums: std::collections::BTreeMap<CountedAccount, u64> = std::collections::BTreeMap::new();
+        for ((account, day), requests) in &state.request_counts {
+            let in_scope = match (scope, account) {
+                (ReportScope::Distributor(me), CountedAccount::Distributor(d)) => me == d,
+                (_, CountedAccount::Partner(p)) => state.in_scope(scope, p),
+                (ReportScope::Partner(_), CountedAccount::Distributor(_)) => false,
+            };
+            if in_scope && *day >= period.first() && *day <= period.last() {
+                *sums.entry(account.clone()).or_default() += requests;
+            }
+        }
+        Ok(sums.into_iter().map(|(account, requests)| AccountRequests { account, requests }).collect())
     }
 }

@@ -210,6 +210,15 @@ pub struct WebhookEndpoint {
 }
 
 impl WebhookEndpoint {
+    /// The endpoint as an account sees it at `now`: a previous secret whose overlap has ended is
+    /// no longer there.
+    pub fn as_of(mut self, now: OffsetDateTime) -> Self {
+        if self.previous_secret.as_ref().is_some_and(|(_, until)| *until <= now) {
+            self.previous_secret = None;
+        }
+        self
+    }
+
     /// The secrets that sign a delivery made at `now`: the current one first.
     pub fn signing_secrets(&self, now: OffsetDateTime) -> Vec<WebhookSecret> {
         let mut secrets = vec![self.secret.clone()];

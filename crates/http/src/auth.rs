@@ -63,15 +63,22 @@ fn route_kind(path: &str) -> Option<KeyKind> {
 /// a bad key is `401` whatever the body or query says, and every authenticated request is
 /// counted against its key's rate. The principal is left in the request's extensions for the
 /// extractors below. Unknown paths pass through to `404`.
+///
+/// A request that got past authentication and the rate limit is also counted for its account's
+/// usage (partner and distributor keys; see [`crate::request_counts`]), once its answer is
+/// ready: so a usage report never includes the request that reads it.
 pub(crate) async fn authenticate_route(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let mut counted = None;
     if let Some(kind) = route_kind(req.path())
         && req.match_pattern().is_some()
     {
         match authenticate(req.request(), kind).await {
             Ok(principal) => {
+                let counter = req.app_data::<web::Data<AppState>>().map(|s| s.request_counts.clone());
+                counted = counter.map(|c| (c, principal.owner.clone()));
                 req.extensions_mut().insert(principal);
             }
             Err(e) => {
@@ -80,7 +87,11 @@ pub(crate) async fn authenticate_route(
             }
         }
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let res = next.call(req).await;
+    if let Some((counter, owner)) = counted {
+        counter.record(&owner);
+    }
+    Ok(res?.map_into_boxed_body())
 }
 
 macro_rules! auth_extractor {

@@ -9,8 +9,8 @@ use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
 use partnerd_domain::ports::InfraError;
 use partnerd_domain::services::{
-    AssessmentError, AuthError, CustomerError, DistributorError, KeyError, PlanChangeError, ProfileError, ReportError,
-    WebhookError, WorkerError,
+    AssessmentError, AuthError, CustomerError, DistributorError, InvoiceError, KeyError, PlanChangeError, ProfileError,
+    ReportError, WebhookError, WorkerError,
 };
 use partnerd_domain::values::FieldError;
 use serde::Serialize;
@@ -252,6 +252,15 @@ impl From<WorkerError> for ApiError {
             ),
             WorkerError::Field(e) => e.into(),
             WorkerError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvoiceError> for ApiError {
+    fn from(e: InvoiceError) -> Self {
+        match e {
+            InvoiceError::NotFound => Self::not_found(),
+            InvoiceError::Internal(e) => e.into(),
         }
     }
 }

@@ -7,7 +7,9 @@ mod error;
 pub mod extract;
 mod middleware;
 pub mod openapi;
+mod pdf;
 pub mod rate_limit;
+pub mod request_counts;
 mod routes;
 
 use std::net::TcpListener;
@@ -18,17 +20,18 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use partnerd_domain::catalog::Catalog;
 use partnerd_domain::ports::{
-    BillingProvider, Clock, CustomerRepository, DistributorRepository, IdGenerator, KeyGenerator, KeyRepository,
-    ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, ReportRepository, RunQueue, RunRepository,
-    WebhookRepository,
+    BillingProvider, Clock, CustomerRepository, DistributorRepository, IdGenerator, InvoiceRepository, KeyGenerator,
+    KeyRepository, ManagedPartnerRepository, PartnerRepository, PlanChangeRepository, ReportRepository,
+    RequestCountRepository, RunQueue, RunRepository, WebhookRepository,
 };
 use partnerd_domain::services::{
-    AssessmentService, AuthService, CustomerService, DistributorService, KeyService, PlanService, ProfileService,
-    ReportService, WebhookService, WorkerService,
+    AssessmentService, AuthService, CustomerService, DistributorService, InvoiceService, KeyService, PlanService,
+    ProfileService, ReportService, WebhookService, WorkerService,
 };
 
 pub use error::{ApiError, ErrorBody};
 pub use rate_limit::RateLimits;
+pub use request_counts::RequestCounter;
 
 /// The services the handlers call.
 pub struct AppState {
@@ -42,7 +45,10 @@ pub struct AppState {
     pub webhooks: Arc<WebhookService>,
     pub workers: Arc<WorkerService>,
     pub reports: Arc<ReportService>,
+    pub invoices: Arc<InvoiceService>,
     pub catalog: Arc<Catalog>,
+    /// Authenticated requests counted per account and day, waiting for the server's flusher.
+    pub request_counts: Arc<RequestCounter>,
 }
 
 /// Every port the services need, as one store (the real one or an in-memory fake) plus the
@@ -73,6 +79,8 @@ impl AppState {
             + WebhookRepository
             + RunQueue
             + ReportRepository
+            + InvoiceRepository
+            + RequestCountRepository
             + 'static,
     {
         let Ports { store: s, billing, catalog, clock, ids, keys, allow_private_webhooks } = ports;
@@ -98,7 +106,16 @@ impl AppState {
             )),
             workers: Arc::new(WorkerService::new(s.clone(), catalog.clone(), clock.clone())),
             webhooks: Arc::new(WebhookService::new(s.clone(), clock.clone(), keys.clone(), allow_private_webhooks)),
-            reports: Arc::new(ReportService::new(s.clone(), s.clone(), s.clone(), catalog.clone(), clock.clone())),
+            reports: Arc::new(ReportService::new(
+                s.clone(),
+                s.clone(),
+                s.clone(),
+                s.clone(),
+                catalog.clone(),
+                clock.clone(),
+            )),
+            invoices: Arc::new(InvoiceService::new(s.clone(), catalog.clone(), ids.clone())),
+            request_counts: Arc::new(RequestCounter::new(s.clone(), clock.clone())),
             distributors: Arc::new(DistributorService::new(s.clone(), s, catalog.clone(), clock, ids, keys)),
             catalog,
         }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::webhooks::{distributor as distributor_webhooks, partner as partner_webhooks};
-use crate::routes::{distributor, partner, reports, worker};
+use crate::routes::{distributor, invoices, partner, reports, worker};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,6 +54,12 @@ use crate::routes::{distributor, partner, reports, worker};
         reports::distributor_usage,
         reports::distributor_dashboard,
         reports::distributor_analytics,
+        invoices::partner_list,
+        invoices::partner_get,
+        invoices::partner_pdf,
+        invoices::distributor_list,
+        invoices::distributor_get,
+        invoices::distributor_pdf,
         worker::claim,
         worker::heartbeat,
         worker::complete,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait, Value,
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// How long a SQLite connection waits for another process's write lock before giving up.
@@ -104,6 +104,21 @@ impl Db {
             _ => None,
         };
         self.write.begin_with_options(TransactionOptions { sqlite_transaction_mode: mode, ..Default::default() }).await
+    }
+
+    /// A read-only transaction whose statements all see one snapshot: `REPEATABLE READ` on
+    /// PostgreSQL (`READ COMMITTED` would take a snapshot per statement); on SQLite a deferred
+    /// transaction on a reader connection, which keeps the snapshot of its first read.
+    pub(crate) async fn begin_snapshot(&self) -> Result<DatabaseTransaction, DbErr> {
+        let options = match self.backend() {
+            DbBackend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..Default::default()
+            },
+            _ => TransactionOptions::default(),
+        };
+        self.read.begin_with_options(options).await
     }
 
     /// A statement written with PostgreSQL's `$1, $2…` placeholders, made right for this backend.

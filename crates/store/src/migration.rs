@@ -80,6 +80,22 @@ impl MigratorTrait for Migrator {
                 sql: include_str!("migrations/0007_reporting_indexes.sql"),
             }),
             Box::new(SqlMigration { name: "m0008_invoices", sql: include_str!("migrations/0008_invoices.sql") }),
+            Box::new(SqlMigration {
+                name: "m0009_invoiced_until",
+                sql: include_str!("migrations/0009_invoiced_until.sql"),
+            }),
+            Box::new(SqlMigration {
+                name: "m0010_provider_accounts",
+                sql: include_str!("migrations/0010_provider_accounts.sql"),
+            }),
+            Box::new(SqlMigration {
+                name: "m0011_api_requests",
+                sql: include_str!("migrations/0011_api_requests.sql"),
+            }),
+            Box::new(SqlMigration {
+                name: "m0012_invoice_spend_index",
+                sql: include_str!("migrations/0012_invoice_spend_index.sql"),
+            }),
         ]
     }
 }

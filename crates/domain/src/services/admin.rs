@@ -1,9 +1,13 @@
+use std::str::FromStr;
 use std::sync::Arc;
+
+use rust_decimal::Decimal;
 
 use crate::account::{AccountStatus, Distributor, IllegalTransition, Partner, Worker};
 use crate::billing::Subscription;
 use crate::catalog::{Catalog, PlanId};
 use crate::ids::{DistributorId, PartnerId, WorkerId};
+use crate::invoice::DiscountPercent;
 use crate::keys::{ApiKey, KeyKind, KeyOwner};
 use crate::ports::{
     Clock, DistributorRepository, IdGenerator, InfraError, KeyGenerator, KeyRepository, PartnerRepository,
@@ -120,6 +124,29 @@ impl AdminService {
         let key = ApiKey::generate(KeyKind::Worker, &*self.key_gen);
         self.workers.insert(&worker, key.hash()).await?;
         Ok((worker, key))
+    }
+
+    /// Sets the percentage taken off the distributor's future invoices (`None`: the default,
+    /// 20 %). Invoices already issued keep theirs.
+    pub async fn set_distributor_discount(
+        &self,
+        id: &str,
+        percent: Option<&str>,
+    ) -> Result<DiscountPercent, AdminError> {
+        let id = DistributorId::parse(id).map_err(|_| AdminError::DistributorNotFound(id.to_owned()))?;
+        let discount = percent
+            .map(|raw| {
+                let value = Decimal::from_str(raw.trim()).map_err(|_| AdminError::InvalidField {
+                    field: "percent",
+                    reason: "must be a number from 0 to 100, or 'default'".to_owned(),
+                })?;
+                DiscountPercent::new(value).map_err(field("percent"))
+            })
+            .transpose()?;
+        if !self.distributors.set_discount(&id, discount).await? {
+            return Err(AdminError::DistributorNotFound(id.to_string()));
+        }
+        Ok(discount.unwrap_or(DiscountPercent::DEFAULT))
     }
 
     pub async fn suspend_distributor(&self, id: &str) -> Result<Distributor, AdminError> {

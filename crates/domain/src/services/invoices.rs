@@ -3,8 +3,10 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
+use crate::ids::InvoiceId;
 use crate::invoice::{DiscountPercent, distributor_invoices, month_span, partner_invoices};
-use crate::ports::{IdGenerator, InfraError, InvoiceRepository, IssueInvoiceError, PartnerIssue};
+use crate::invoice::{Invoice, InvoiceAccount};
+use crate::ports::{IdGenerator, InfraError, InvoiceRepository, IssueInvoiceError, Page, PartnerIssue};
 use crate::values::Month;
 
 /// Due partners read per round of [`InvoiceService::issue_due`].
@@ -12,8 +14,20 @@ const BATCH: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvoiceError {
+    /// No such invoice for this account (another account's is not found either).
+    #[error("invoice not found")]
+    NotFound,
     #[error(transparent)]
     Internal(#[from] InfraError),
+}
+
+/// A page of an account's invoices, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceList {
+    pub invoices: Vec<Invoice>,
+    /// All the account's invoices, on every page.
+    pub total: u64,
+    pub has_more: bool,
 }
 
 /// What one [`InvoiceService::issue_due`] did.
@@ -41,7 +55,21 @@ impl InvoiceService {
         Self { invoices, catalog, ids }
     }
 
-    /// Renews every active partner whose period ended by `now`, issuing its invoices; then
+    /// The account's invoices, newest first, a page at a time.
+    pub async fn list(&self, account: &InvoiceAccount, page: &Page) -> Result<InvoiceList, InvoiceError> {
+        let paged = self.invoices.list(account, page).await?;
+        let total = self.invoices.count(account).await?;
+        Ok(InvoiceList { invoices: paged.items, total, has_more: paged.has_more })
+    }
+
+    /// One of the account's invoices with its lines. A malformed id is simply not found.
+    pub async fn get(&self, account: &InvoiceAccount, id: &str) -> Result<Invoice, InvoiceError> {
+        let id = InvoiceId::parse(id).map_err(|_| InvoiceError::NotFound)?;
+        self.invoices.get(account, &id).await?.ok_or(InvoiceError::NotFound)
+    }
+
+    /// Invoices every active partner whose paid-for time ran out by `now` for the period in force
+    /// (its first period, or the one its renewal opens), renewing it if needed; then
     /// issues each distributor's invoices for the last calendar month (UTC) that has ended, over
     /// its partners' invoices issued before this month that no distributor invoice covers yet.
     /// Safe to run from several processes at once: each invoice is issued once.
@@ -52,8 +80,9 @@ impl InvoiceService {
             let full = due.len() == BATCH as usize;
             let mut progressed = false;
             for partner in due {
-                // A period missed entirely (the partner was not active, or nothing ran) is
-                // skipped: the renewal opens the period in force now.
+                // Billing is in advance: the invoice pays for the period in force now. That is the
+                // stored one when no invoice paid for it yet (a partner's first period), else the
+                // renewal's. A period missed entirely (the partner was not active) is skipped.
                 let to = partner.subscription.clone().current_at(now);
                 let fee = self.catalog.plan(&to.plan).and_then(|p| p.price(to.interval, to.currency));
                 let Some(fee) = fee else {
@@ -61,7 +90,13 @@ impl InvoiceService {
                     continue;
                 };
                 let bills = partner_invoices(&partner.partner, &to, fee, &partner.pending, now, &*self.ids);
-                let issue = PartnerIssue { partner: partner.partner, from: partner.subscription, to, bills };
+                let issue = PartnerIssue {
+                    partner: partner.partner,
+                    from: partner.subscription,
+                    invoiced_until: partner.invoiced_until,
+                    to,
+                    bills,
+                };
                 match self.invoices.issue_partner(&issue).await {
                     Ok(()) => {
                         progressed = true;
@@ -177,19 +212,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_period_that_ended_is_renewed_and_invoiced_once() {
+    async fn the_first_period_is_invoiced_once_active_then_each_period_when_it_opens() {
         let f = fixture();
         let p = f.partner(None, AccountStatus::Active).await;
         let pending = f.partner(None, AccountStatus::Pending).await;
+        let first = f.service.issue_due(datetime!(2026-04-10 12:00 UTC)).await.unwrap();
+        assert_eq!((first.partners_renewed, first.partner_invoices), (1, 1));
+        let invoices = f.invoices(InvoiceAccount::Partner(p.id.clone())).await;
+        assert_eq!(invoices.len(), 1);
+        assert_eq!(invoices[0].total.to_decimal_string(), "149.00");
+        assert_eq!((invoices[0].period_start, invoices[0].period_end), (START, datetime!(2026-05-01 00:00 UTC)));
         let before_end = f.service.issue_due(datetime!(2026-04-30 23:59:59 UTC)).await.unwrap();
-        assert_eq!(before_end, IssueReport::default());
+        assert_eq!(before_end, IssueReport::default(), "April is paid for");
+
         let report = f.service.issue_due(datetime!(2026-05-01 00:00 UTC)).await.unwrap();
         assert_eq!((report.partners_renewed, report.partner_invoices), (1, 1));
         let again = f.service.issue_due(datetime!(2026-05-01 00:01 UTC)).await.unwrap();
         assert_eq!(again.partner_invoices, 0);
         let invoices = f.invoices(InvoiceAccount::Partner(p.id.clone())).await;
-        assert_eq!(invoices.len(), 1);
-        assert_eq!(invoices[0].total.to_decimal_string(), "149.00");
+        assert_eq!(invoices.len(), 2);
         assert_eq!(
             (invoices[0].period_start, invoices[0].period_end),
             (datetime!(2026-05-01 00:00 UTC), datetime!(2026-06-01 00:00 UTC))
@@ -197,6 +238,19 @@ mod tests {
         let renewed = PartnerRepository::get(&*f.store, &p.id).await.unwrap().unwrap().subscription;
         assert_eq!(renewed.period_end, datetime!(2026-06-01 00:00 UTC));
         assert!(f.invoices(InvoiceAccount::Partner(pending.id)).await.is_empty(), "pending partners are not billed");
+    }
+
+    #[tokio::test]
+    async fn a_partner_active_long_after_it_was_created_pays_for_the_period_in_force() {
+        let f = fixture();
+        let p = f.partner(None, AccountStatus::Active).await;
+        f.service.issue_due(datetime!(2026-06-20 00:00 UTC)).await.unwrap();
+        let invoices = f.invoices(InvoiceAccount::Partner(p.id)).await;
+        assert_eq!(invoices.len(), 1, "April and May were never in force for an invoice");
+        assert_eq!(
+            (invoices[0].period_start, invoices[0].period_end),
+            (datetime!(2026-06-01 00:00 UTC), datetime!(2026-07-01 00:00 UTC))
+        );
     }
 
     #[tokio::test]
@@ -236,7 +290,7 @@ mod tests {
         f.partner(None, AccountStatus::Active).await;
         f.service.issue_due(datetime!(2026-05-01 00:00 UTC)).await.unwrap();
         assert!(f.invoices(InvoiceAccount::Distributor(d.id.clone())).await.is_empty(), "May has not ended");
-        f.store.set_discount(&d.id, DiscountPercent::new(dec!(12.5)).unwrap());
+        assert!(f.store.set_discount(&d.id, Some(DiscountPercent::new(dec!(12.5)).unwrap())).await.unwrap());
         let report = f.service.issue_due(datetime!(2026-06-01 00:00 UTC)).await.unwrap();
         assert_eq!((report.partner_invoices, report.distributor_invoices), (3, 1));
         f.service.issue_due(datetime!(2026-06-01 00:01 UTC)).await.unwrap();

@@ -29,7 +29,7 @@ pub use distributors::{
     Activation, BillingDraft, BulkPartnerResult, DistributorError, DistributorService, MAX_BULK_PARTNERS,
     ManagedPartner, PartnerDraft, PartnerPatch, Suspension, UsageReport,
 };
-pub use invoices::{InvoiceError, InvoiceService, IssueReport};
+pub use invoices::{InvoiceError, InvoiceList, InvoiceService, IssueReport};
 pub use keys::{IssuedKey, KeyError, KeyService};
 pub use plans::{
     MAX_PLAN_CHANGES_PER_HOUR, PLAN_CHANGE_WINDOW, PlanChangeError, PlanChangeOutcome, PlanChangeRequest, PlanService,

@@ -4,10 +4,16 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::billing::Money;
 use crate::catalog::{Catalog, PlanId, RunLimit};
 use crate::ids::{DistributorId, PartnerId};
-use crate::ports::{Clock, DistributorRepository, InfraError, PartnerRepository, ReportRepository};
-use crate::report::{CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunBreakdown, RunCounts};
+use crate::ports::{
+    Clock, DistributorRepository, InfraError, PartnerRepository, ReportRepository, RequestCountRepository,
+};
+use crate::report::{
+    ApiRequests, CustomerRuns, PartnerRuns, PartnerSpend, PartnerStatusCounts, Period, ReportScope, RunBreakdown,
+    RunCounts,
+};
 use crate::values::{FieldError, InvalidValue, Month};
 
 /// How many customers (or partners) analytics list as the top ones.
@@ -68,6 +74,8 @@ pub struct PartnerUsageReport {
     pub runs_limit: RunLimit,
     pub customers: u64,
     pub customers_with_runs: u64,
+    /// API requests made with the partner's keys on the month's days, as flushed so far.
+    pub api_requests: u64,
 }
 
 /// The rows of a distributor's usage report.
@@ -86,6 +94,9 @@ pub struct DistributorUsageReport {
     pub partners: PartnerStatusCounts,
     pub customers: u64,
     pub runs: RunCounts,
+    /// API requests on the month's days, as flushed so far: the distributor's own and each of
+    /// its partners'.
+    pub api_requests: ApiRequests,
     pub groups: UsageGroups,
 }
 
@@ -100,6 +111,8 @@ pub struct PartnerDashboard {
     /// Units of this month's limit used.
     pub runs_this_month: u64,
     pub runs_limit: RunLimit,
+    /// API requests made with the partner's keys today (UTC), as flushed so far.
+    pub api_requests_today: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +124,8 @@ pub struct DistributorDashboard {
     pub runs_today: u64,
     /// Units of their limits the distributor's partners used this month.
     pub runs_this_month: u64,
+    /// API requests today (UTC), as flushed so far: the distributor's own plus its partners'.
+    pub api_requests_today: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,12 +137,43 @@ pub struct Analytics {
     pub top_customers: Vec<CustomerRuns>,
     /// Distributors only: partners with runs in the period, most first.
     pub top_partners: Option<Vec<PartnerRuns>>,
+    /// What was invoiced in the period (the partner's invoices, or the distributor's partners'),
+    /// one amount per currency, by currency code.
+    pub spend: Vec<Money>,
+    /// Distributors only: per currency, the partners invoiced most in the period (at most
+    /// [`TOP_N`] each), by currency code, then most first.
+    pub top_spenders: Option<Vec<PartnerSpend>>,
+}
+
+/// Totals per currency (by code) of `rows`, and per currency the first [`TOP_N`] rows (the
+/// store sorts them by currency, then most first).
+fn spend_of(rows: Vec<PartnerSpend>) -> (Vec<Money>, Vec<PartnerSpend>) {
+    let mut totals: Vec<Money> = Vec::new();
+    let mut top: Vec<PartnerSpend> = Vec::new();
+    let mut shown = 0;
+    for row in rows {
+        match totals.last_mut() {
+            Some(total) if total.currency() == row.spend.currency() => {
+                *total = Money::new(total.amount() + row.spend.amount(), total.currency());
+            }
+            _ => {
+                totals.push(row.spend);
+                shown = 0;
+            }
+        }
+        if shown < TOP_N as usize {
+            shown += 1;
+            top.push(row);
+        }
+    }
+    (totals, top)
 }
 
 /// Usage reports, dashboards and analytics. Every figure is an aggregate the store computes;
 /// this service picks the period, fills in plan limits from the catalog and zero-fills.
 pub struct ReportService {
     reports: Arc<dyn ReportRepository>,
+    requests: Arc<dyn RequestCountRepository>,
     partners: Arc<dyn PartnerRepository>,
     distributors: Arc<dyn DistributorRepository>,
     catalog: Arc<Catalog>,
@@ -137,12 +183,17 @@ pub struct ReportService {
 impl ReportService {
     pub fn new(
         reports: Arc<dyn ReportRepository>,
+        requests: Arc<dyn RequestCountRepository>,
         partners: Arc<dyn PartnerRepository>,
         distributors: Arc<dyn DistributorRepository>,
         catalog: Arc<Catalog>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { reports, partners, distributors, catalog, clock }
+        Self { reports, requests, partners, distributors, catalog, clock }
+    }
+
+    async fn api_requests(&self, scope: &ReportScope, period: &Period) -> Result<ApiRequests, InfraError> {
+        Ok(ApiRequests::of(scope, &self.requests.totals(scope, period).await?))
     }
 
     fn month_or_current(&self, month: Option<&str>) -> Result<Month, FieldError> {
@@ -174,6 +225,7 @@ impl ReportService {
         let tallies = self.reports.run_tallies(&scope, &period).await?;
         let usage = self.partners.usage(partner, month).await?;
         let customers_with_runs = self.reports.customers_with_runs(&scope, &period).await?;
+        let api_requests = self.api_requests(&scope, &period).await?;
         Ok(PartnerUsageReport {
             month,
             runs: self.breakdown(&period, &tallies),
@@ -181,6 +233,7 @@ impl ReportService {
             runs_limit: self.limit_of(found.plan()),
             customers: usage.customers_count,
             customers_with_runs,
+            api_requests: api_requests.total(),
         })
     }
 
@@ -205,12 +258,14 @@ impl ReportService {
             GroupBy::Customer => UsageGroups::Customers(self.reports.customer_runs(&scope, &period, None).await?),
             GroupBy::Product => UsageGroups::Products(breakdown.by_product),
         };
+        let api_requests = self.api_requests(&scope, &period).await?;
         Ok(DistributorUsageReport {
             month,
             group_by,
             partners,
             customers: totals.customers_count,
             runs: breakdown.totals,
+            api_requests,
             groups,
         })
     }
@@ -223,6 +278,7 @@ impl ReportService {
         let today = self.reports.run_tallies(&scope, &Period::day_of(now)).await?;
         let usage = self.partners.usage(partner, month).await?;
         let active_customers = self.reports.customers_with_runs(&scope, &Period::month(month)).await?;
+        let requests_today = self.api_requests(&scope, &Period::day_of(now)).await?;
         Ok(PartnerDashboard {
             generated_at: now,
             month,
@@ -231,6 +287,7 @@ impl ReportService {
             runs_today: today.iter().map(|t| t.runs).sum(),
             runs_this_month: usage.runs_used,
             runs_limit: self.limit_of(found.plan()),
+            api_requests_today: requests_today.total(),
         })
     }
 
@@ -244,6 +301,7 @@ impl ReportService {
         let today = self.reports.run_tallies(&scope, &Period::day_of(now)).await?;
         let totals = self.distributors.totals(distributor, month).await?;
         let partners = self.reports.partner_statuses(distributor, month, &self.near_limit_units()).await?;
+        let requests_today = self.api_requests(&scope, &Period::day_of(now)).await?;
         Ok(DistributorDashboard {
             generated_at: now,
             month,
@@ -251,6 +309,7 @@ impl ReportService {
             customers: totals.customers_count,
             runs_today: today.iter().map(|t| t.runs).sum(),
             runs_this_month: totals.runs_in_month,
+            api_requests_today: requests_today.total(),
         })
     }
 
@@ -291,7 +350,17 @@ impl ReportService {
             }
             ReportScope::Partner(_) => None,
         };
-        Ok(Analytics { period, runs: self.breakdown(&period, &tallies), customers, top_customers, top_partners })
+        let (spend, top_spenders) = spend_of(self.reports.partner_spend(scope, &period).await?);
+        let top_spenders = matches!(scope, ReportScope::Distributor(_)).then_some(top_spenders);
+        Ok(Analytics {
+            period,
+            runs: self.breakdown(&period, &tallies),
+            customers,
+            top_customers,
+            top_partners,
+            spend,
+            top_spenders,
+        })
     }
 }
 
@@ -301,7 +370,10 @@ mod tests {
     use crate::account::{AccountStatus, Partner};
     use crate::billing::Subscription;
     use crate::catalog::ProductId;
-    use crate::ports::{MockDistributorRepository, MockPartnerRepository, MockReportRepository, PartnerUsage};
+    use crate::ports::{
+        AccountRequests, CountedAccount, MockDistributorRepository, MockPartnerRepository, MockReportRepository,
+        MockRequestCountRepository, PartnerUsage,
+    };
     use crate::report::RunTally;
     use crate::run::RunStatus;
     use crate::testing::{FixedClock, SequentialIds};
@@ -315,8 +387,18 @@ mod tests {
         partners: MockPartnerRepository,
         distributors: MockDistributorRepository,
     ) -> ReportService {
+        service_counting(reports, MockRequestCountRepository::new(), partners, distributors)
+    }
+
+    fn service_counting(
+        reports: MockReportRepository,
+        requests: MockRequestCountRepository,
+        partners: MockPartnerRepository,
+        distributors: MockDistributorRepository,
+    ) -> ReportService {
         ReportService::new(
             Arc::new(reports),
+            Arc::new(requests),
             Arc::new(partners),
             Arc::new(distributors),
             Arc::new(Catalog::default()),
@@ -402,8 +484,14 @@ mod tests {
             ])
         });
         reports.expect_customers_with_runs().returning(|_, _| Ok(2));
-        let report =
-            service(reports, partners, MockDistributorRepository::new()).partner_usage(&id, None).await.unwrap();
+        let mut requests = MockRequestCountRepository::new();
+        let me = id.clone();
+        requests.expect_totals().withf(move |_, p| *p == april).returning(move |_, _| {
+            Ok(vec![AccountRequests { account: CountedAccount::Partner(me.clone()), requests: 41 }])
+        });
+        let s = service_counting(reports, requests, partners, MockDistributorRepository::new());
+        let report = s.partner_usage(&id, None).await.unwrap();
+        assert_eq!(report.api_requests, 41);
         assert_eq!(report.month.to_string(), "2026-04");
         assert_eq!((report.units_used, report.runs_limit), (3, RunLimit::Limited(200)));
         assert_eq!((report.customers, report.customers_with_runs), (5, 2));
@@ -433,9 +521,19 @@ mod tests {
         distributors.expect_totals().returning(|_, _| {
             Ok(crate::ports::DistributorTotals { partners_count: 2, runs_in_month: 7, customers_count: 4 })
         });
-        let dash =
-            service(reports, MockPartnerRepository::new(), distributors).distributor_dashboard(&d).await.unwrap();
+        let mut requests = MockRequestCountRepository::new();
+        let (me, theirs) = (d.clone(), PartnerId::generate(&ids));
+        requests.expect_totals().returning(move |_, p| {
+            assert_eq!(p.len(), 1, "requests today");
+            Ok(vec![
+                AccountRequests { account: CountedAccount::Distributor(me.clone()), requests: 2 },
+                AccountRequests { account: CountedAccount::Partner(theirs.clone()), requests: 3 },
+            ])
+        });
+        let s = service_counting(reports, requests, MockPartnerRepository::new(), distributors);
+        let dash = s.distributor_dashboard(&d).await.unwrap();
         assert_eq!((dash.partners.near_limit, dash.runs_this_month, dash.customers), (1, 7, 4));
+        assert_eq!(dash.api_requests_today, 5, "the distributor's own requests and its partners'");
     }
 
     #[tokio::test]
@@ -448,6 +546,7 @@ mod tests {
         reports.expect_run_tallies().returning(|_, _| Ok(vec![]));
         reports.expect_customers_with_runs().returning(|_, _| Ok(0));
         reports.expect_customer_runs().withf(|_, _, limit| *limit == Some(TOP_N)).returning(|_, _, _| Ok(vec![]));
+        reports.expect_partner_spend().returning(|_, _| Ok(vec![]));
         reports.expect_partner_runs().returning(move |_, _, _| {
             let row = |id: &PartnerId, completed| PartnerRuns {
                 id: id.clone(),
@@ -463,5 +562,46 @@ mod tests {
         assert_eq!(a.top_partners.unwrap().len(), 1);
         assert_eq!((a.period.first(), a.period.last()), (date!(2026 - 03 - 05), date!(2026 - 04 - 03)));
         assert_eq!(a.runs.by_day.len(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_distributors_usage_counts_its_own_requests_and_each_partners() {
+        let ids = SequentialIds::default();
+        let d = DistributorId::generate(&ids);
+        let (busy, idle) = (PartnerId::generate(&ids), PartnerId::generate(&ids));
+        let mut reports = MockReportRepository::new();
+        reports.expect_run_tallies().returning(|_, _| Ok(vec![]));
+        reports.expect_partner_statuses().returning(|_, _, _| Ok(PartnerStatusCounts::default()));
+        let rows = [busy.clone(), idle.clone()];
+        reports.expect_partner_runs().returning(move |_, _, _| {
+            Ok(rows
+                .iter()
+                .map(|id| PartnerRuns {
+                    id: id.clone(),
+                    company: "X".into(),
+                    status: AccountStatus::Active,
+                    runs: RunCounts::default(),
+                    customers: 0,
+                })
+                .collect())
+        });
+        let mut distributors = MockDistributorRepository::new();
+        distributors.expect_totals().returning(|_, _| {
+            Ok(crate::ports::DistributorTotals { partners_count: 2, runs_in_month: 0, customers_count: 0 })
+        });
+        let mut requests = MockRequestCountRepository::new();
+        let (scope, me, b) = (ReportScope::Distributor(d.clone()), d.clone(), busy.clone());
+        let march = Period::month(Month::parse("2026-03").unwrap());
+        requests.expect_totals().withf(move |s, p| *s == scope && *p == march).times(1).returning(move |_, _| {
+            Ok(vec![
+                AccountRequests { account: CountedAccount::Distributor(me.clone()), requests: 9 },
+                AccountRequests { account: CountedAccount::Partner(b.clone()), requests: 30 },
+            ])
+        });
+        let s = service_counting(reports, requests, MockPartnerRepository::new(), distributors);
+        let report = s.distributor_usage(&d, Some("2026-03"), None).await.unwrap();
+        let r = &report.api_requests;
+        assert_eq!((r.own, r.of_partner(&busy), r.of_partner(&idle), r.total()), (9, 30, 0, 39));
+        assert!(matches!(report.groups, UsageGroups::Partners(ref rows) if rows.len() == 2));
     }
 }

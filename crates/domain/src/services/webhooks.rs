@@ -56,7 +56,8 @@ impl WebhookService {
     }
 
     pub async fn get(&self, recipient: &Recipient) -> Result<WebhookEndpoint, WebhookError> {
-        self.webhooks.endpoint(recipient).await?.ok_or(WebhookError::NotFound)
+        let endpoint = self.webhooks.endpoint(recipient).await?.ok_or(WebhookError::NotFound)?;
+        Ok(endpoint.as_of(self.clock.now()))
     }
 
     /// Creates the endpoint (with a new secret) or points it at a new URL (keeping its secret,
@@ -65,7 +66,8 @@ impl WebhookService {
         let raw = url.ok_or_else(|| FieldError::Missing("url".into()))?;
         let url = FieldError::check("url", raw, |u| WebhookUrl::parse(u, self.allow_private))?;
         let candidate = WebhookSecret::generate(&*self.keys);
-        let endpoint = self.webhooks.upsert_endpoint(recipient, &url, &candidate, self.clock.now()).await?;
+        let now = self.clock.now();
+        let endpoint = self.webhooks.upsert_endpoint(recipient, &url, &candidate, now).await?.as_of(now);
         let new_secret = (endpoint.secret == candidate).then_some(candidate);
         Ok(ConfiguredEndpoint { endpoint, new_secret })
     }
@@ -335,8 +337,15 @@ mod tests {
         assert_eq!(endpoint.secret, new);
         assert_eq!(endpoint.previous_secret, Some((old.clone(), later + time::Duration::hours(24))));
         assert_eq!((endpoint.created_at, endpoint.updated_at), (NOW, later));
-        assert_eq!(endpoint.signing_secrets(later), vec![new.clone(), old]);
+        assert_eq!(endpoint.signing_secrets(later), vec![new.clone(), old.clone()]);
         assert_eq!(endpoint.signing_secrets(later + time::Duration::hours(24)), vec![new.clone()]);
+        assert_eq!(
+            s.service.get(&me).await.unwrap().previous_secret,
+            Some((old.clone(), later + time::Duration::hours(24)))
+        );
+        s.clock.set(later + time::Duration::hours(24));
+        assert_eq!(s.service.get(&me).await.unwrap().previous_secret, None, "the overlap has ended");
+        s.clock.set(later);
         let after_put = s.service.put(&me, Some(URL)).await.unwrap();
         assert!(after_put.new_secret.is_none());
         assert_eq!(after_put.endpoint.secret, new, "a PUT after a rotation keeps the rotated secret");

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use partnerd_domain::report::{CustomerRuns, PartnerRuns, RunBreakdown, RunCounts, wire_date};
+use partnerd_domain::billing::Money;
+use partnerd_domain::report::{ApiRequests, CustomerRuns, PartnerRuns, RunBreakdown, RunCounts, wire_date};
 use partnerd_domain::run::RunStatus;
 use partnerd_domain::services::{
     Analytics, DistributorDashboard, DistributorUsageReport, PartnerDashboard, PartnerUsageReport, UsageGroups,
@@ -89,6 +90,10 @@ pub struct PartnerUsageReportOut {
     pub month: String,
     pub runs: PartnerUsageRunsOut,
     pub customers: CustomerCountsOut,
+    /// Authenticated requests made with your keys on the month's days (UTC). Counts reach the
+    /// report within a few seconds (the server's flush interval); the request that reads the
+    /// report is counted after its answer, so it shows in later reads, never in its own.
+    pub api_requests: u64,
 }
 
 impl From<&PartnerUsageReport> for PartnerUsageReportOut {
@@ -103,6 +108,7 @@ impl From<&PartnerUsageReport> for PartnerUsageReportOut {
                 by_status: by_status(r.runs.totals),
             },
             customers: CustomerCountsOut { total: r.customers, with_runs: r.customers_with_runs },
+            api_requests: r.api_requests,
         }
     }
 }
@@ -117,16 +123,19 @@ pub struct PartnerRunsOut {
     pub customers: u64,
     #[serde(flatten)]
     pub runs: RunCountsOut,
+    /// Authenticated requests made with this partner's keys in the month.
+    pub api_requests: u64,
 }
 
-impl From<&PartnerRuns> for PartnerRunsOut {
-    fn from(p: &PartnerRuns) -> Self {
+impl PartnerRunsOut {
+    fn new(p: &PartnerRuns, requests: &ApiRequests) -> Self {
         Self {
             id: p.id.to_string(),
             company: p.company.clone(),
             status: p.status.to_string(),
             customers: p.customers,
             runs: p.runs.into(),
+            api_requests: requests.of_partner(&p.id),
         }
     }
 }
@@ -162,6 +171,13 @@ pub struct UsageSummaryOut {
     pub runs: RunCountsOut,
     /// Current customers of your partners.
     pub customers: u64,
+    /// Authenticated requests in the month (UTC days) made with your keys and with your
+    /// partners' keys: `ownApiRequests` plus every partner's `apiRequests`. Counts reach the
+    /// report within a few seconds (the server's flush interval).
+    pub api_requests: u64,
+    /// The part of `apiRequests` made with your own keys (this report's reads included, once
+    /// counted: a read is counted after its answer).
+    pub own_api_requests: u64,
 }
 
 /// `GET /v1/distributor/reports/usage`: totals plus one row per partner, customer or product
@@ -191,7 +207,9 @@ impl From<&DistributorUsageReport> for UsageReportOut {
     fn from(r: &DistributorUsageReport) -> Self {
         let (mut partners, mut customers, mut products) = (None, None, None);
         match &r.groups {
-            UsageGroups::Partners(rows) => partners = Some(rows.iter().map(Into::into).collect()),
+            UsageGroups::Partners(rows) => {
+                partners = Some(rows.iter().map(|p| PartnerRunsOut::new(p, &r.api_requests)).collect());
+            }
             UsageGroups::Customers(rows) => customers = Some(rows.iter().map(Into::into).collect()),
             UsageGroups::Products(rows) => {
                 let mut rows: Vec<ProductRunsOut> =
@@ -205,7 +223,12 @@ impl From<&DistributorUsageReport> for UsageReportOut {
             group_by: r.group_by.as_str().to_owned(),
             total_partners: r.partners.total(),
             active_partners: r.partners.active,
-            summary: UsageSummaryOut { runs: r.runs.into(), customers: r.customers },
+            summary: UsageSummaryOut {
+                runs: r.runs.into(),
+                customers: r.customers,
+                api_requests: r.api_requests.total(),
+                own_api_requests: r.api_requests.own,
+            },
             partners,
             customers,
             products,
@@ -237,6 +260,9 @@ pub struct PartnerDashboardOut {
     /// `withRuns`: customers with a run this month.
     pub customers: CustomerCountsOut,
     pub runs: PartnerDashboardRunsOut,
+    /// Authenticated requests made with your keys today (UTC), as counted a few seconds ago
+    /// (the server's flush interval).
+    pub api_requests_today: u64,
 }
 
 impl From<&PartnerDashboard> for PartnerDashboardOut {
@@ -255,6 +281,7 @@ impl From<&PartnerDashboard> for PartnerDashboardOut {
                 limit: d.runs_limit.as_wire(),
                 remaining,
             },
+            api_requests_today: d.api_requests_today,
         }
     }
 }
@@ -295,6 +322,9 @@ pub struct DistributorDashboardOut {
     pub partners: PartnerCountsOut,
     pub customers: TotalOut,
     pub runs: DistributorDashboardRunsOut,
+    /// Authenticated requests today (UTC) made with your keys and your partners' keys, as
+    /// counted a few seconds ago (the server's flush interval).
+    pub api_requests_today: u64,
 }
 
 impl From<&DistributorDashboard> for DistributorDashboardOut {
@@ -312,6 +342,7 @@ impl From<&DistributorDashboard> for DistributorDashboardOut {
             },
             customers: TotalOut { total: d.customers },
             runs: DistributorDashboardRunsOut { today: d.runs_today, this_month: d.runs_this_month },
+            api_requests_today: d.api_requests_today,
         }
     }
 }
@@ -331,6 +362,37 @@ pub struct AnalyticsTotalsOut {
     pub runs: RunCountsOut,
     /// Distinct customers with a run in the period.
     pub customers: u64,
+    /// What was invoiced in the period (invoices issued in it: the partner's own, or the
+    /// distributor's partners'), one entry per currency. Empty when nothing was.
+    pub spend: Vec<AmountOut>,
+}
+
+/// An amount of money: a decimal string in a currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AmountOut {
+    /// ISO 4217, lower case as in the reference.
+    #[schema(example = "aud")]
+    pub currency: String,
+    #[schema(example = "598.00")]
+    pub amount: String,
+}
+
+impl From<Money> for AmountOut {
+    fn from(m: Money) -> Self {
+        Self { currency: m.currency().code().to_ascii_lowercase(), amount: m.to_decimal_string() }
+    }
+}
+
+/// A partner among the period's top spenders.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopSpenderOut {
+    pub id: String,
+    pub company: String,
+    #[schema(example = "aud")]
+    pub currency: String,
+    /// The partner's invoices issued in the period, in this currency.
+    #[schema(example = "449.00")]
+    pub spend: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -387,6 +449,10 @@ pub struct AnalyticsOut {
     /// Distributor analytics only: at most 10 partners with runs, most first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_partners: Option<Vec<TopPartnerOut>>,
+    /// Distributor analytics only: per currency (by code), at most 10 partners invoiced most in
+    /// the period, most first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_partners_by_spend: Option<Vec<TopSpenderOut>>,
 }
 
 impl From<&Analytics> for AnalyticsOut {
@@ -394,7 +460,11 @@ impl From<&Analytics> for AnalyticsOut {
         let distributor = a.top_partners.is_some();
         Self {
             period: PeriodOut { from: wire_date(a.period.first()), to: wire_date(a.period.last()) },
-            totals: AnalyticsTotalsOut { runs: a.runs.totals.into(), customers: a.customers },
+            totals: AnalyticsTotalsOut {
+                runs: a.runs.totals.into(),
+                customers: a.customers,
+                spend: a.spend.iter().copied().map(Into::into).collect(),
+            },
             by_product: a
                 .runs
                 .by_product
@@ -423,6 +493,16 @@ impl From<&Analytics> for AnalyticsOut {
             top_partners: a.top_partners.as_ref().map(|rows| {
                 rows.iter()
                     .map(|p| TopPartnerOut { id: p.id.to_string(), company: p.company.clone(), runs: p.runs.total() })
+                    .collect()
+            }),
+            top_partners_by_spend: a.top_spenders.as_ref().map(|rows| {
+                rows.iter()
+                    .map(|p| TopSpenderOut {
+                        id: p.id.to_string(),
+                        company: p.company.clone(),
+                        currency: p.spend.currency().code().to_ascii_lowercase(),
+                        spend: p.spend.to_decimal_string(),
+                    })
                     .collect()
             }),
         }

@@ -1,6 +1,7 @@
 //! Routes. Every route is mounted under `/v1` and, identically, `/api/v1`.
 
 pub(crate) mod distributor;
+pub(crate) mod invoices;
 pub(crate) mod partner;
 pub(crate) mod reports;
 pub(crate) mod webhooks;
@@ -23,6 +24,12 @@ pub(crate) fn v1(cfg: &mut web::ServiceConfig) {
         .service(resource("/distributor/reports/usage").route(web::get().to(reports::distributor_usage)))
         .service(resource("/distributor/dashboard").route(web::get().to(reports::distributor_dashboard)))
         .service(resource("/distributor/analytics").route(web::get().to(reports::distributor_analytics)))
+        .service(resource("/partner/billing/invoices").route(web::get().to(invoices::partner_list)))
+        .service(resource("/partner/billing/invoices/{id}").route(web::get().to(invoices::partner_get)))
+        .service(resource("/partner/billing/invoices/{id}/pdf").route(web::get().to(invoices::partner_pdf)))
+        .service(resource("/distributor/billing/invoices").route(web::get().to(invoices::distributor_list)))
+        .service(resource("/distributor/billing/invoices/{id}").route(web::get().to(invoices::distributor_get)))
+        .service(resource("/distributor/billing/invoices/{id}/pdf").route(web::get().to(invoices::distributor_pdf)))
         .service(resource("/partner/products").route(web::get().to(p::products)))
         .service(resource("/partner/customers/bulk").route(web::post().to(p::bulk_create_customers)))
         .service(

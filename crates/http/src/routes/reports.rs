@@ -15,7 +15,8 @@ use crate::extract::ApiQuery;
 
 type Reply<T> = Result<T, ApiError>;
 
-/// Your runs in a month (default: this month) by product and by status, against your limit.
+/// Your runs in a month (default: this month) by product and by status, against your limit,
+/// your customers, and the API requests made with your keys.
 #[utoipa::path(
     get, path = "/v1/partner/usage", tag = "Partner", operation_id = "getPartnerUsage",
     security(("partnerKey" = [])), params(MonthQuery),
@@ -33,7 +34,7 @@ pub(crate) async fn partner_usage(
     Ok(Json((&state.reports.partner_usage(&partner, q.month.as_deref()).await?).into()))
 }
 
-/// A live snapshot: customers, runs today and this month against your limit.
+/// A live snapshot: customers, runs today and this month against your limit, API requests today.
 #[utoipa::path(
     get, path = "/v1/partner/dashboard", tag = "Partner", operation_id = "getPartnerDashboard",
     security(("partnerKey" = [])),
@@ -69,7 +70,8 @@ pub(crate) async fn partner_analytics(
     Ok(Json((&state.reports.analytics(&scope, q.from_date.as_deref(), q.to_date.as_deref()).await?).into()))
 }
 
-/// Your partners' runs in a month, totalled and grouped by partner, customer or product.
+/// Your partners' runs in a month, totalled and grouped by partner, customer or product, and the
+/// API requests made with your keys and theirs (per partner when grouped by partner).
 #[utoipa::path(
     get, path = "/v1/distributor/reports/usage", tag = "Distributor", operation_id = "getDistributorUsageReport",
     security(("distributorKey" = [])), params(UsageReportQuery),
@@ -88,7 +90,8 @@ pub(crate) async fn distributor_usage(
     Ok(Json((&report).into()))
 }
 
-/// A live snapshot: partners by status and near their limit, customers, runs today and this month.
+/// A live snapshot: partners by status and near their limit, customers, runs today and this
+/// month, API requests today (yours and your partners').
 #[utoipa::path(
     get, path = "/v1/distributor/dashboard", tag = "Distributor", operation_id = "getDistributorDashboard",
     security(("distributorKey" = [])),

@@ -120,6 +120,8 @@ async fn a_partners_usage_counts_its_own_runs_by_product_and_status() {
                 "byStatus": {"queued": 2, "running": 1, "completed": 1, "failed": 1},
             },
             "customers": {"total": 2, "withRuns": 2},
+            // Counted requests reach reports when the server flushes them; no flusher runs here.
+            "apiRequests": 0,
         })
     );
     let march = f.partner(&app).get("/v1/partner/usage?month=2026-03").await.body;
@@ -141,6 +143,7 @@ async fn dashboards_are_live_snapshots_of_the_callers_own_data() {
             "month": "2026-04",
             "customers": {"total": 2, "withRuns": 2},
             "runs": {"today": 4, "thisMonth": 4, "limit": 200, "remaining": 196},
+            "apiRequestsToday": 0,
         })
     );
     let distributor = f.distributor(&app).get("/v1/distributor/dashboard").await;
@@ -153,6 +156,7 @@ async fn dashboards_are_live_snapshots_of_the_callers_own_data() {
             "partners": {"total": 2, "active": 1, "pending": 1, "suspended": 0, "nearLimit": 0},
             "customers": {"total": 2},
             "runs": {"today": 4, "thisMonth": 4},
+            "apiRequestsToday": 0,
         })
     );
 }
@@ -189,7 +193,7 @@ async fn analytics_zero_fill_every_day_and_rank_customers() {
         reply.body,
         json!({
             "period": {"from": "2026-03-31", "to": "2026-04-03"},
-            "totals": {"runs": 5, "queued": 2, "running": 1, "completed": 1, "failed": 1, "customers": 2},
+            "totals": {"runs": 5, "queued": 2, "running": 1, "completed": 1, "failed": 1, "customers": 2, "spend": []},
             "byProduct": {
                 "cis-controls": product(0, 0, 0),
                 "essential-eight": product(3, 0, 1),
@@ -228,9 +232,10 @@ async fn distributor_analytics_rank_its_partners_and_their_customers_only() {
     assert_eq!(body["timeSeries"].as_array().unwrap().len(), 30);
     assert_eq!(
         body["totals"],
-        json!({"runs": 5, "queued": 2, "running": 1, "completed": 1, "failed": 1, "customers": 2})
+        json!({"runs": 5, "queued": 2, "running": 1, "completed": 1, "failed": 1, "customers": 2, "spend": []})
     );
     assert_eq!(body["topPartners"], json!([{"id": f.partner, "company": "New MSP Pty Ltd", "runs": 5}]));
+    assert_eq!(body["topPartnersBySpend"], json!([]), "nothing was invoiced");
     assert_eq!(
         body["topCustomers"],
         json!([
@@ -247,7 +252,8 @@ async fn the_distributor_usage_report_groups_by_partner_customer_or_product() {
     let app = TestApp::start().await;
     let f = fixture(&app).await;
     let d = f.distributor(&app);
-    let summary = json!({"runs": 5, "queued": 2, "running": 1, "completed": 1, "failed": 1, "customers": 2});
+    let summary = json!({"runs": 5, "queued": 2, "running": 1, "completed": 1, "failed": 1, "customers": 2,
+        "apiRequests": 0, "ownApiRequests": 0});
     let by_partner = d.get("/v1/distributor/reports/usage").await;
     assert_eq!(by_partner.status, 200, "{}", by_partner.body);
     let row = |extra: Value, c: Value| {
@@ -264,8 +270,8 @@ async fn the_distributor_usage_report_groups_by_partner_customer_or_product() {
             "activePartners": 1,
             "summary": summary,
             "partners": [
-                row(json!({"id": f.partner, "company": "New MSP Pty Ltd", "status": "active", "customers": 2}), counts(5, 2, 1, 1, 1)),
-                row(json!({"id": f.pending, "company": "MSP Alpha", "status": "pending", "customers": 0}), counts(0, 0, 0, 0, 0)),
+                row(json!({"id": f.partner, "company": "New MSP Pty Ltd", "status": "active", "customers": 2, "apiRequests": 0}), counts(5, 2, 1, 1, 1)),
+                row(json!({"id": f.pending, "company": "MSP Alpha", "status": "pending", "customers": 0, "apiRequests": 0}), counts(0, 0, 0, 0, 0)),
             ],
         })
     );

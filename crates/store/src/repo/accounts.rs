@@ -3,6 +3,7 @@ use partnerd_domain::account::{AccountStatus, Distributor, Partner, Worker};
 use partnerd_domain::billing::Subscription;
 use partnerd_domain::catalog::PlanId;
 use partnerd_domain::ids::{DistributorId, PartnerId, WorkerId};
+use partnerd_domain::invoice::DiscountPercent;
 use partnerd_domain::keys::{KeyHash, KeyOwner, KeySlot};
 use partnerd_domain::ports::{
     DistributorRepository, DistributorTotals, InfraError, PartnerRepository, PartnerUsage, WorkerRepository,
@@ -138,6 +139,13 @@ impl DistributorRepository for Store {
     ) -> Result<bool, InfraError> {
         let sql = "UPDATE distributors SET status = $1, updated_at = $2 WHERE id = $3";
         let values = [new.as_str().into(), millis(now).into(), id.as_str().into()];
+        let done = self.db.writer().execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_discount(&self, id: &DistributorId, discount: Option<DiscountPercent>) -> Result<bool, InfraError> {
+        let sql = "UPDATE distributors SET discount_percent = $1 WHERE id = $2";
+        let values = [discount.map(|d| d.value().to_string()).into(), id.as_str().into()];
         let done = self.db.writer().execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
         Ok(done.rows_affected() == 1)
     }

@@ -90,7 +90,8 @@ impl PlanChangeRepository for Store {
         let txn = self.db.begin_write().await.map_err(infra)?;
         let to = &change.to;
         let sql = "UPDATE partners SET plan = $1, billing_interval = $2, billing_currency = $3, period_start = $4, \
-                   period_end = $5, updated_at = $6 WHERE id = $7";
+                   period_end = $5, updated_at = $6, \
+                   invoiced_until = CASE WHEN invoiced_until >= $8 THEN $5 ELSE invoiced_until END WHERE id = $7";
         let values: Vec<Value> = vec![
             to.plan.as_str().into(),
             to.interval.as_str().into(),
@@ -99,6 +100,7 @@ impl PlanChangeRepository for Store {
             millis(to.period_end).into(),
             millis(now).into(),
             change.partner.as_str().into(),
+            millis(change.from.period_end).into(),
         ];
         txn.execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
         let sql = "UPDATE plan_changes SET state = 'applied', applied_at = $1 WHERE id = $2";

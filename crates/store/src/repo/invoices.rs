@@ -42,10 +42,7 @@ fn currency(raw: &str) -> Result<Currency, InfraError> {
 
 fn to_invoice(row: &QueryResult, lines: Vec<InvoiceLine>) -> Result<Invoice, InfraError> {
     let (kind, account_id): (String, String) = (get(row, 1)?, get(row, 2)?);
-    let account = match kind.as_str() {
-        "partner" => InvoiceAccount::Partner(PartnerId::parse(&account_id).map_err(corrupt)?),
-        _ => InvoiceAccount::Distributor(DistributorId::parse(&account_id).map_err(corrupt)?),
-    };
+    let account = InvoiceAccount::parse(&kind, &account_id).map_err(corrupt)?;
     let currency = currency(&get::<String>(row, 5)?)?;
     Ok(Invoice {
         id: InvoiceId::parse(&get::<String>(row, 0)?).map_err(corrupt)?,
@@ -169,8 +166,8 @@ impl Store {
 #[async_trait]
 impl InvoiceRepository for Store {
     async fn due_partners(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<DuePartner>, InfraError> {
-        let sql = "SELECT id, plan, billing_interval, billing_currency, period_start, period_end FROM partners \
-                   WHERE status = 'active' AND period_end <= $1 ORDER BY period_end, id LIMIT $2";
+        let sql = "SELECT id, plan, billing_interval, billing_currency, period_start, period_end, invoiced_until \
+                   FROM partners WHERE status = 'active' AND invoiced_until <= $1 ORDER BY invoiced_until, id LIMIT $2";
         let rows = self
             .db
             .reader()
@@ -187,6 +184,10 @@ impl InvoiceRepository for Store {
                     currency: currency(&get::<String>(row, 3)?)?,
                     period_start: from_millis(get(row, 4)?)?,
                     period_end: from_millis(get(row, 5)?)?,
+                },
+                invoiced_until: match get::<i64>(row, 6)? {
+                    0 => None,
+                    at => Some(from_millis(at)?),
                 },
                 pending: Vec::new(),
             });
@@ -231,12 +232,12 @@ impl InvoiceRepository for Store {
 
     async fn issue_partner(&self, issue: &PartnerIssue) -> Result<(), IssueInvoiceError> {
         let txn = self.db.begin_write().await.map_err(infra)?;
-        // Renew only from the period read: a second issuer (or a plan change since) matches no
-        // row. On PostgreSQL this also locks the partner row until the end.
+        // Renew only from the period and paid-for time read: a second issuer (or a plan change
+        // since) matches no row. On PostgreSQL this also locks the partner row until the end.
         let (from, to) = (&issue.from, &issue.to);
-        let sql = "UPDATE partners SET period_start = $1, period_end = $2 WHERE id = $3 AND status = 'active' \
-                   AND plan = $4 AND billing_interval = $5 AND billing_currency = $6 AND period_start = $7 \
-                   AND period_end = $8";
+        let sql = "UPDATE partners SET period_start = $1, period_end = $2, invoiced_until = $2 WHERE id = $3 \
+                   AND status = 'active' AND plan = $4 AND billing_interval = $5 AND billing_currency = $6 \
+                   AND period_start = $7 AND period_end = $8 AND invoiced_until = $9";
         let values: Vec<Value> = vec![
             millis(to.period_start).into(),
             millis(to.period_end).into(),
@@ -246,6 +247,7 @@ impl InvoiceRepository for Store {
             from.currency.code().into(),
             millis(from.period_start).into(),
             millis(from.period_end).into(),
+            issue.invoiced_until.map_or(0, millis).into(),
         ];
         if txn.execute_raw(self.db.stmt(sql, values)).await.map_err(infra)?.rows_affected() != 1 {
             return Err(IssueInvoiceError::Stale);
@@ -380,5 +382,13 @@ impl InvoiceRepository for Store {
         let values = [account.kind().into(), account.id().into(), id.as_str().into()];
         let rows = self.db.reader().query_all_raw(self.db.stmt(&sql, values)).await.map_err(infra)?;
         Ok(self.invoices_with_lines(rows).await?.pop())
+    }
+
+    async fn count(&self, account: &InvoiceAccount) -> Result<u64, InfraError> {
+        let sql = "SELECT COUNT(*) FROM invoices WHERE account_kind = $1 AND account_id = $2";
+        let values = [account.kind().into(), account.id().into()];
+        let row = self.db.reader().query_one_raw(self.db.stmt(sql, values)).await.map_err(infra)?;
+        let n: i64 = row.map(|r| get(&r, 0)).transpose()?.unwrap_or(0);
+        u64::try_from(n).map_err(corrupt)
     }
 }

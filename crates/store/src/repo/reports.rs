@@ -2,15 +2,18 @@
 //! indexed columns (`runs_partner_report`, `customers_partner`, `partners_distributor`), so the
 //! database counts and only the counts cross the wire.
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
+use partnerd_domain::billing::Money;
 use partnerd_domain::catalog::{PlanId, ProductId};
 use partnerd_domain::ids::{CustomerId, DistributorId, PartnerId};
 use partnerd_domain::ports::{InfraError, ReportRepository};
 use partnerd_domain::report::{
-    CustomerRuns, PartnerRuns, PartnerStatusCounts, Period, ReportScope, RunCounts, RunTally,
+    CustomerRuns, PartnerRuns, PartnerSpend, PartnerStatusCounts, Period, ReportScope, RunCounts, RunTally,
 };
 use partnerd_domain::run::RunStatus;
-use partnerd_domain::values::Month;
+use partnerd_domain::values::{Currency, Month};
 use sea_orm::{FromQueryResult, Value};
 use time::{Date, Duration, OffsetDateTime};
 
@@ -232,4 +235,39 @@ impl ReportRepository for Store {
             near_limit: count(r.near_limit)?,
         })
     }
+
+    async fn partner_spend(&self, scope: &ReportScope, period: &Period) -> Result<Vec<PartnerSpend>, InfraError> {
+        let (condition, id) = match scope {
+            ReportScope::Partner(p) => ("i.account_id = $1", p.to_string()),
+            ReportScope::Distributor(d) => ("i.distributor_id = $1", d.to_string()),
+        };
+        let sql = format!(
+            "SELECT i.account_id AS id, p.company, i.currency, CAST(SUM(i.total_minor) AS BIGINT) AS spend \
+             FROM invoices i JOIN partners p ON p.id = i.account_id \
+             WHERE i.account_kind = 'partner' AND {condition} AND i.issued_at >= $2 AND i.issued_at < $3 \
+             GROUP BY i.account_id, p.company, i.currency \
+             ORDER BY i.currency, SUM(i.total_minor) DESC, i.account_id"
+        );
+        let values = [id.into(), millis(period.start()).into(), millis(period.end()).into()];
+        let rows =
+            SpendRow::find_by_statement(self.db.stmt(&sql, values)).all(self.db.reader()).await.map_err(infra)?;
+        rows.into_iter()
+            .map(|r| {
+                let currency = Currency::from_str(&r.currency).map_err(corrupt)?;
+                Ok(PartnerSpend {
+                    id: PartnerId::parse(&r.id).map_err(corrupt)?,
+                    company: r.company,
+                    spend: Money::from_minor(r.spend, currency),
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct SpendRow {
+    id: String,
+    company: String,
+    currency: String,
+    spend: i64,
 }

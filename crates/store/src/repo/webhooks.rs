@@ -131,6 +131,7 @@ impl Store {
     /// The attempts of these deliveries, oldest first, in one query.
     async fn attempts_of(
         &self,
+        conn: &impl ConnectionTrait,
         recipient: &Recipient,
         events: &[&str],
     ) -> Result<HashMap<String, Vec<DeliveryAttempt>>, InfraError> {
@@ -144,8 +145,7 @@ impl Store {
             placeholders(2, events.len())
         );
         let values = std::iter::once(Value::from(recipient.id())).chain(events.iter().map(|e| Value::from(*e)));
-        let rows =
-            AttemptRow::find_by_statement(self.db.stmt(&sql, values)).all(self.db.reader()).await.map_err(infra)?;
+        let rows = AttemptRow::find_by_statement(self.db.stmt(&sql, values)).all(conn).await.map_err(infra)?;
         for row in rows {
             let event = row.event_id.clone();
             by_event.entry(event).or_default().push(to_attempt(row)?);
@@ -153,9 +153,14 @@ impl Store {
         Ok(by_event)
     }
 
-    async fn with_attempts(&self, recipient: &Recipient, rows: Vec<DeliveryRow>) -> Result<Vec<Delivery>, InfraError> {
+    async fn with_attempts(
+        &self,
+        conn: &impl ConnectionTrait,
+        recipient: &Recipient,
+        rows: Vec<DeliveryRow>,
+    ) -> Result<Vec<Delivery>, InfraError> {
         let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
-        let mut attempts = self.attempts_of(recipient, &ids).await?;
+        let mut attempts = self.attempts_of(conn, recipient, &ids).await?;
         rows.into_iter()
             .map(|row| {
                 let mine = attempts.remove(&row.event_id).unwrap_or_default();
@@ -233,6 +238,9 @@ impl WebhookRepository for Store {
         filter: &DeliveryFilter,
         page: &Page,
     ) -> Result<Paged<Delivery>, InfraError> {
+        // The page's rows and their attempts come from one snapshot, so a delivery is never shown
+        // beside attempts newer (or older) than its own state.
+        let snapshot = self.db.begin_snapshot().await.map_err(infra)?;
         let mut conditions = vec!["recipient = $1".to_owned()];
         let mut values: Vec<Value> = vec![recipient.id().into()];
         if let Some(status) = filter.status {
@@ -247,9 +255,7 @@ impl WebhookRepository for Store {
             // Newest first: the page continues with rows older than the cursor, which must be
             // one of this recipient's deliveries (another account's id finds nothing).
             let sql = "SELECT occurred_at FROM webhook_deliveries WHERE recipient = $1 AND event_id = $2";
-            let cursor = self
-                .db
-                .reader()
+            let cursor = snapshot
                 .query_one_raw(self.db.stmt(sql, [recipient.id().into(), after.as_str().into()]))
                 .await
                 .map_err(infra)?;
@@ -267,12 +273,14 @@ impl WebhookRepository for Store {
             conditions.join(" AND ")
         );
         let mut rows =
-            DeliveryRow::find_by_statement(self.db.stmt(&sql, values)).all(self.db.reader()).await.map_err(infra)?;
+            DeliveryRow::find_by_statement(self.db.stmt(&sql, values)).all(&snapshot).await.map_err(infra)?;
         let has_more = page.limit.is_some_and(|l| rows.len() > l as usize);
         if let Some(limit) = page.limit {
             rows.truncate(limit as usize);
         }
-        Ok(Paged { items: self.with_attempts(recipient, rows).await?, has_more })
+        let items = self.with_attempts(&snapshot, recipient, rows).await?;
+        snapshot.commit().await.map_err(infra)?;
+        Ok(Paged { items, has_more })
     }
 
     async fn resend(&self, recipient: &Recipient, selection: &Resend, now: OffsetDateTime) -> Result<u64, InfraError> {
@@ -322,7 +330,7 @@ impl WebhookRepository for Store {
             .await
             .map_err(infra)?;
         let Some(row) = row else { return Ok(None) };
-        Ok(self.with_attempts(recipient, vec![row]).await?.pop())
+        Ok(self.with_attempts(self.db.writer(), recipient, vec![row]).await?.pop())
     }
 }
 

@@ -19,9 +19,11 @@ use crate::support::{Ctx, NOW, on_both_backends};
 
 on_both_backends!(
     concurrent_issuers_on_two_connections_issue_one_invoice_and_renew_once,
+    a_change_after_the_first_invoice_moves_the_paid_until_date,
     only_applied_items_are_invoiced_and_each_exactly_once,
     distributor_invoices_cover_each_partner_invoice_once_less_the_discount,
     invoices_are_listed_newest_first_and_scoped_to_their_account,
+    spend_adds_up_the_invoices_issued_in_the_window,
 );
 
 /// The end of the test partner's first period (professional, quarterly, AUD, from `NOW`).
@@ -87,44 +89,93 @@ async fn items(ctx: &Ctx) -> Vec<(String, i64, Option<String>)> {
     out
 }
 
-async fn concurrent_issuers_on_two_connections_issue_one_invoice_and_renew_once(ctx: &Ctx) {
-    let p = ctx.partner(None).await;
-    let other = Arc::new(Store::open(&DbConfig::new(ctx.db.url())).await.unwrap());
-    let ids = Arc::new(SequentialIds::default());
-    assert_eq!(
-        service(ctx.store.clone(), ids.clone()).issue_due(FIRST_END - Duration::SECOND).await.unwrap().partner_invoices,
-        0
-    );
-    let tasks: Vec<_> = [ctx.store.clone(), other.clone(), ctx.store.clone(), other]
+/// Four issuers at `at`, two on each of two connection pools (as two processes would be); the
+/// partner invoices they issued between them.
+async fn race_issuers(ctx: &Ctx, other: &Arc<Store>, at: OffsetDateTime, round: usize) -> u64 {
+    let tasks: Vec<_> = [ctx.store.clone(), other.clone(), ctx.store.clone(), other.clone()]
         .into_iter()
         .enumerate()
         .map(|(i, store)| {
             // Distinct invoice ids per issuer, as separate processes would draw.
             let ids = Arc::new(SequentialIds::default());
-            for _ in 0..i * 1000 {
+            for _ in 0..(round * 4 + i) * 1000 {
                 partnerd_domain::ports::IdGenerator::id_body(&*ids);
             }
-            tokio::spawn(async move { service(store, ids).issue_due(FIRST_END).await.unwrap() })
+            tokio::spawn(async move { service(store, ids).issue_due(at).await.unwrap() })
         })
         .collect();
     let mut issued = 0;
     for t in tasks {
         issued += t.await.unwrap().partner_invoices;
     }
-    assert_eq!(issued, 1, "one issuer wins");
-    // A restart issuing again changes nothing.
+    issued
+}
+
+async fn concurrent_issuers_on_two_connections_issue_one_invoice_and_renew_once(ctx: &Ctx) {
+    let p = ctx.partner(None).await;
+    let other = Arc::new(Store::open(&DbConfig::new(ctx.db.url())).await.unwrap());
+    let account = InvoiceAccount::Partner(p.id.clone());
+    // The first period is invoiced as soon as the partner is active.
+    assert_eq!(race_issuers(ctx, &other, NOW, 0).await, 1, "one issuer wins the first invoice");
+    let restart = service(ctx.store.clone(), Arc::new(SequentialIds::default()));
     assert_eq!(
-        service(ctx.store.clone(), ids).issue_due(FIRST_END + Duration::MINUTE).await.unwrap().partner_invoices,
-        0
+        restart.issue_due(FIRST_END - Duration::SECOND).await.unwrap().partner_invoices,
+        0,
+        "paid until the end"
     );
-    let invoices = ctx.store.list(&InvoiceAccount::Partner(p.id.clone()), &Page::default()).await.unwrap().items;
-    assert_eq!(invoices.len(), 1);
-    let inv = &invoices[0];
-    assert_eq!((inv.period_start, inv.period_end), (FIRST_END, time::macros::datetime!(2026-10-03 10:00 UTC)));
-    assert_eq!([inv.subtotal, inv.total].map(|m| m.to_decimal_string()), ["1279.65", "1279.65"]);
-    assert_eq!(inv.lines.len(), 1);
+    // The renewal at the period's end, raced the same way.
+    assert_eq!(race_issuers(ctx, &other, FIRST_END, 1).await, 1, "one issuer wins the renewal");
+    assert_eq!(restart.issue_due(FIRST_END + Duration::MINUTE).await.unwrap().partner_invoices, 0);
+    let invoices = ctx.store.list(&account, &Page::default()).await.unwrap().items;
+    let periods: Vec<_> = invoices.iter().map(|i| (i.period_start, i.period_end)).collect();
+    assert_eq!(periods, [(FIRST_END, time::macros::datetime!(2026-10-03 10:00 UTC)), (NOW, FIRST_END)], "newest first");
+    for inv in &invoices {
+        assert_eq!([inv.subtotal, inv.total].map(|m| m.to_decimal_string()), ["1279.65", "1279.65"]);
+        assert_eq!(inv.lines.len(), 1);
+    }
     let renewed = PartnerRepository::get(&*ctx.store, &p.id).await.unwrap().unwrap().subscription;
-    assert_eq!((renewed.period_start, renewed.period_end), (inv.period_start, inv.period_end), "the period moved on");
+    assert_eq!((renewed.period_start, renewed.period_end), periods[0], "the period moved on");
+}
+
+/// A change that starts a new period (here: to monthly) is paid for by its proration: the
+/// invoicing that follows does not charge that period again, and the next invoice comes when it
+/// ends, carrying the change's items.
+async fn a_change_after_the_first_invoice_moves_the_paid_until_date(ctx: &Ctx) {
+    let p = ctx.partner(None).await;
+    let account = InvoiceAccount::Partner(p.id.clone());
+    let invoices = service(ctx.store.clone(), Arc::new(SequentialIds::default()));
+    assert_eq!(invoices.issue_due(NOW).await.unwrap().partner_invoices, 1);
+    let monthly_start = NOW + Duration::days(10);
+    let monthly = Subscription::starting(
+        p.subscription.plan.clone(),
+        partnerd_domain::values::BillingInterval::Monthly,
+        Currency::Aud,
+        monthly_start,
+    );
+    let c = PlanChange {
+        id: PlanChangeId::generate(ctx.ids()),
+        partner: p.id.clone(),
+        actor: Actor::Partner(p.id.clone()),
+        from: p.subscription.clone(),
+        to: monthly.clone(),
+        lines: vec![ProrationLine {
+            kind: ProrationKind::RemainingTime,
+            description: "the new monthly period".to_owned(),
+            amount: Money::new(dec!(449.00), Currency::Aud),
+            period_start: monthly.period_start,
+            period_end: monthly.period_end,
+        }],
+        requested_at: monthly_start,
+    };
+    ctx.store.reserve(&c, monthly_start - Duration::HOUR, 10).await.unwrap();
+    ctx.store.record_proration(&c, monthly_start).await.unwrap();
+    ctx.store.apply(&c, monthly_start).await.unwrap();
+    assert_eq!(invoices.issue_due(monthly.period_end - Duration::SECOND).await.unwrap().partner_invoices, 0);
+    assert_eq!(invoices.issue_due(monthly.period_end).await.unwrap().partner_invoices, 1);
+    let newest = &ctx.store.list(&account, &Page::default()).await.unwrap().items[0];
+    assert_eq!(newest.period_start, monthly.period_end);
+    let amounts: Vec<String> = newest.lines.iter().map(|l| l.amount.to_decimal_string()).collect();
+    assert_eq!(amounts, ["449.00", "449.00"], "the next month's fee and the change's item");
 }
 
 async fn only_applied_items_are_invoiced_and_each_exactly_once(ctx: &Ctx) {
@@ -231,4 +282,65 @@ async fn invoices_are_listed_newest_first_and_scoped_to_their_account(ctx: &Ctx)
         ctx.store.list(&elsewhere, &foreign_cursor).await.unwrap().items.is_empty(),
         "a foreign cursor finds nothing"
     );
+}
+
+/// `ReportRepository::partner_spend` against a recount of the listed invoices: per partner and
+/// currency, only invoices issued in the window, a distributor's partners only, most first.
+async fn spend_adds_up_the_invoices_issued_in_the_window(ctx: &Ctx) {
+    use partnerd_domain::ports::ReportRepository;
+    use partnerd_domain::report::{Period, ReportScope};
+
+    let d = ctx.distributor().await;
+    let managed = [ctx.partner(Some(&d.id)).await, ctx.partner(Some(&d.id)).await];
+    let direct = ctx.partner(None).await;
+    let invoices = service(ctx.store.clone(), Arc::new(SequentialIds::default()));
+    invoices.issue_due(NOW).await.unwrap();
+    // Only the first managed partner renews in July (the other is suspended by then).
+    let raw = Database::connect(ctx.db.url()).await.unwrap();
+    let sql = format!("UPDATE partners SET status = 'suspended' WHERE id = '{}'", managed[1].id);
+    raw.execute_unprepared(&sql).await.unwrap();
+    raw.close().await.unwrap();
+    invoices.issue_due(FIRST_END).await.unwrap();
+
+    let day = |at: OffsetDateTime| partnerd_domain::report::wire_date(at.date());
+    for (from, to) in [
+        (NOW, FIRST_END),
+        (NOW, NOW),
+        (FIRST_END, FIRST_END),
+        (FIRST_END + Duration::days(1), FIRST_END + Duration::days(30)),
+    ] {
+        let period = Period::from_query(Some(&day(from)), Some(&day(to)), to.date()).unwrap();
+        let recount = |id: &partnerd_domain::ids::PartnerId| {
+            let account = InvoiceAccount::Partner(id.clone());
+            let store = ctx.store.clone();
+            async move {
+                let all = store.list(&account, &Page::default()).await.unwrap().items;
+                all.iter().filter(|i| period.contains(i.issued_at)).map(|i| i.total.amount()).sum::<Decimal>()
+            }
+        };
+        let mut expected = Vec::new();
+        for p in &managed {
+            let sum = recount(&p.id).await;
+            if !sum.is_zero() {
+                expected.push((p.id.clone(), sum));
+            }
+        }
+        expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let got: Vec<_> = ctx
+            .store
+            .partner_spend(&ReportScope::Distributor(d.id.clone()), &period)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.spend.currency(), Currency::Aud);
+                (r.id, r.spend.amount())
+            })
+            .collect();
+        assert_eq!(got, expected, "{period:?}");
+        let direct_rows = ctx.store.partner_spend(&ReportScope::Partner(direct.id.clone()), &period).await.unwrap();
+        let direct_sum = recount(&direct.id).await;
+        assert_eq!(direct_rows.iter().map(|r| r.spend.amount()).sum::<Decimal>(), direct_sum, "{period:?}");
+        assert!(direct_rows.iter().all(|r| r.id == direct.id));
+    }
 }
