@@ -4,11 +4,11 @@
 //!
 //! Per back-end, on one fresh database (see `seed.rs` for the data): `partnerd serve`, then for
 //! each endpoint its HTTP workload followed by its hand-SQL baseline, with the same count,
-//! concurrency and time limit. The hand SQL is the store's (`crates/store/src/repo/reports.rs`
-//! and the distributor totals in `accounts.rs`), statement for statement, in the order the report
-//! service issues them for that request. Each statement's plan (`EXPLAIN QUERY PLAN` on SQLite,
-//! `EXPLAIN` on PostgreSQL) is printed in one line under the table, and any full scan of `runs`
-//! is called out.
+//! concurrency and time limit. The hand SQL is the store's (`crates/store/src/repo/reports.rs`,
+//! the distributor totals in `accounts.rs` and the API request totals in `request_counts.rs`),
+//! statement for statement, in the order the report service issues them for that request. Each
+//! statement's plan (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL) is printed in one
+//! line under the table, and any full scan of `runs` is called out.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,7 +166,7 @@ fn partner_runs(distributor: &str, window: Window, limit: Option<u32>) -> Query 
            (SELECT COUNT(*) FROM customers c WHERE c.partner_id = p.id) AS customers \
          FROM partners p LEFT JOIN runs r ON r.partner_id = p.id AND r.created_at >= $2 AND r.created_at < $3 \
          WHERE p.distributor_id = $1 \
-         GROUP BY p.id, p.company, p.status ORDER BY COUNT(r.id) DESC, p.id{}",
+         GROUP BY p.id, p.company, p.status ORDER BY COUNT(r.created_at) DESC, p.id{}",
         limit_clause(limit)
     );
     let values = vec![distributor.into(), window.start().into(), window.end().into()];
@@ -174,19 +174,48 @@ fn partner_runs(distributor: &str, window: Window, limit: Option<u32>) -> Query 
     Query { name: name.into(), sql, values }
 }
 
-/// `ReportRepository::partner_statuses`, with the near-limit thresholds the report service
-/// derives from the default catalog (80 % of starter's 50 runs and of professional's 200).
+/// `ReportRepository::partner_statuses` as the usage report calls it: with no near-limit
+/// thresholds, so that condition is `1 = 0`.
 fn partner_statuses(distributor: &str, month: &str) -> Query {
     let sql = "SELECT COALESCE(SUM(CASE WHEN p.status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
            COALESCE(SUM(CASE WHEN p.status = 'active' THEN 1 ELSE 0 END), 0) AS active, \
            COALESCE(SUM(CASE WHEN p.status = 'suspended' THEN 1 ELSE 0 END), 0) AS suspended, \
-           COALESCE(SUM(CASE WHEN (p.plan = $3 AND COALESCE(u.used, 0) >= $4) OR \
-             (p.plan = $5 AND COALESCE(u.used, 0) >= $6) THEN 1 ELSE 0 END), 0) AS near_limit \
+           COALESCE(SUM(CASE WHEN 1 = 0 THEN 1 ELSE 0 END), 0) AS near_limit \
          FROM partners p LEFT JOIN run_usage u ON u.partner_id = p.id AND u.month = $2 \
          WHERE p.distributor_id = $1";
-    let values =
-        vec![distributor.into(), month.into(), "starter".into(), 40i64.into(), "professional".into(), 160i64.into()];
-    Query { name: "partner_statuses".into(), sql: sql.into(), values }
+    Query { name: "partner_statuses".into(), sql: sql.into(), values: vec![distributor.into(), month.into()] }
+}
+
+/// `ReportRepository::partner_spend`: invoices issued in the window, per partner and currency.
+fn partner_spend(scope: &Scope, window: Window) -> Query {
+    let (condition, id, label) = match scope {
+        Scope::Partner(p) => ("i.account_id = $1", p, "partner"),
+        Scope::Distributor(d) => ("i.distributor_id = $1", d, "distributor"),
+    };
+    let sql = format!(
+        "SELECT i.account_id AS id, p.company, i.currency, CAST(SUM(i.total_minor) AS BIGINT) AS spend \
+         FROM invoices i JOIN partners p ON p.id = i.account_id \
+         WHERE i.account_kind = 'partner' AND {condition} AND i.issued_at >= $2 AND i.issued_at < $3 \
+         GROUP BY i.account_id, p.company, i.currency \
+         ORDER BY i.currency, SUM(i.total_minor) DESC, i.account_id"
+    );
+    let values = vec![id.clone().into(), window.start().into(), window.end().into()];
+    Query { name: format!("partner_spend ({label})"), sql, values }
+}
+
+/// `RequestCountRepository::totals` for a distributor: its own API requests, then its partners'.
+fn request_totals(distributor: &str, window: Window) -> Query {
+    const SUM: &str = "SELECT c.account_kind, c.account_id, CAST(SUM(c.requests) AS BIGINT) AS requests \
+                       FROM api_request_counts c";
+    const DAYS: &str = "c.day >= $2 AND c.day < $3 GROUP BY c.account_kind, c.account_id";
+    let sql = format!(
+        "{SUM} WHERE c.account_kind = 'distributor' AND c.account_id = $1 AND {DAYS} \
+         UNION ALL \
+         {SUM} JOIN partners p ON p.id = c.account_id \
+         WHERE c.account_kind = 'partner' AND p.distributor_id = $1 AND {DAYS}"
+    );
+    let values = vec![distributor.into(), window.start().into(), window.end().into()];
+    Query { name: "api request totals (distributor)".into(), sql, values }
 }
 
 /// `DistributorRepository::totals`.
@@ -206,11 +235,12 @@ fn analytics_statements(scope: &Scope, window: Window) -> Vec<Query> {
     if let Scope::Distributor(d) = scope {
         set.push(partner_runs(d, window, Some(TOP_N)));
     }
+    set.push(partner_spend(scope, window));
     set
 }
 
 /// The statements of `GET /v1/distributor/reports/usage?group_by=partner`
-/// (`ReportService::distributor_usage`).
+/// (`ReportService::distributor_usage`, with the API request counts it adds).
 fn usage_statements(distributor: &str, month: Window) -> Vec<Query> {
     let scope = Scope::Distributor(distributor.to_owned());
     let name = format!("{:04}-{:02}", month.from.year(), u8::from(month.from.month()));
@@ -219,6 +249,7 @@ fn usage_statements(distributor: &str, month: Window) -> Vec<Query> {
         partner_statuses(distributor, &name),
         distributor_totals(distributor, &name),
         partner_runs(distributor, month, None),
+        request_totals(distributor, month),
     ]
 }
 
@@ -309,28 +340,28 @@ fn endpoints(tree: &Tree, today: Date) -> Vec<Endpoint> {
     vec![
         Endpoint {
             workload: "analytics GET /v1/partner/analytics (default 30 days)",
-            baseline: "hand SQL x3, no HTTP",
+            baseline: "hand SQL x4, no HTTP",
             path: "/v1/partner/analytics".into(),
             key: partner_key.clone(),
             statements: Arc::new(analytics_statements(&partner_scope, last_30)),
         },
         Endpoint {
             workload: "analytics GET /v1/partner/analytics?from_date&to_date (90 days)",
-            baseline: "hand SQL x3, no HTTP",
+            baseline: "hand SQL x4, no HTTP",
             path: format!("/v1/partner/analytics?{}", last_90.query()),
             key: partner_key,
             statements: Arc::new(analytics_statements(&partner_scope, last_90)),
         },
         Endpoint {
             workload: "analytics GET /v1/distributor/analytics?from_date&to_date (90 days)",
-            baseline: "hand SQL x4, no HTTP",
+            baseline: "hand SQL x5, no HTTP",
             path: format!("/v1/distributor/analytics?{}", last_90.query()),
             key: distributor_key.clone(),
             statements: Arc::new(analytics_statements(&distributor_scope, last_90)),
         },
         Endpoint {
             workload: "usage GET /v1/distributor/reports/usage?group_by=partner (this month)",
-            baseline: "hand SQL x4, no HTTP",
+            baseline: "hand SQL x5, no HTTP",
             path: "/v1/distributor/reports/usage?group_by=partner".into(),
             key: distributor_key,
             statements: Arc::new(usage_statements(&distributor.id, month)),
@@ -537,6 +568,19 @@ mod tests {
         assert_eq!(w.end() - w.start(), 90 * MILLIS_PER_DAY);
         let dec = Window::month_of(date!(2026 - 12 - 31));
         assert_eq!((dec.from, dec.to), (date!(2026 - 12 - 01), date!(2026 - 12 - 31)));
+    }
+
+    #[test]
+    fn each_baseline_label_counts_its_statements() {
+        let account = |id: &str| crate::server::Account { id: id.into(), key: String::new() };
+        let tree = Tree {
+            distributors: vec![account("dist_1")],
+            partners: vec![seed::SeededPartner { account: account("part_1"), distributor: Some(0), customers: vec![] }],
+            worker_id: String::new(),
+        };
+        for e in endpoints(&tree, date!(2026 - 11 - 23)) {
+            assert_eq!(e.baseline, format!("hand SQL x{}, no HTTP", e.statements.len()), "{}", e.workload);
+        }
     }
 
     #[test]

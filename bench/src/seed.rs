@@ -217,7 +217,8 @@ async fn secondary_indexes(db: &DatabaseConnection, table: &str) -> Result<Vec<(
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Sqlite => {
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL \
+             ORDER BY name"
         }
         _ => {
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 \

@@ -183,7 +183,7 @@ impl ReportRepository for Store {
                (SELECT COUNT(*) FROM customers c WHERE c.partner_id = p.id) AS customers \
              FROM partners p LEFT JOIN runs r ON r.partner_id = p.id AND r.created_at >= $2 AND r.created_at < $3 \
              WHERE p.distributor_id = $1 \
-             GROUP BY p.id, p.company, p.status ORDER BY COUNT(r.id) DESC, p.id{}",
+             GROUP BY p.id, p.company, p.status ORDER BY COUNT(r.created_at) DESC, p.id{}",
             limit_clause(limit)
         );
         let values = [distributor.to_string().into(), millis(period.start()).into(), millis(period.end()).into()];
