@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use partnerd_e2e::{Server, admin_output, str_field};
+use partnerd_e2e::{Server, admin_output, run_raw, str_field};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -13,7 +13,11 @@ use crate::support::{
     on_both_backends, on_postgres_only,
 };
 
-on_both_backends!(a_running_server_invoices_each_active_partner_once, the_operator_sets_a_distributors_discount);
+on_both_backends!(
+    a_running_server_invoices_each_active_partner_once,
+    the_operator_sets_a_distributors_discount,
+    a_stripe_provider_without_a_usable_configuration_refuses_to_start,
+);
 on_postgres_only!(two_processes_issue_each_invoice_once);
 
 const INVOICES: &str = "/v1/partner/billing/invoices";
@@ -150,4 +154,22 @@ async fn the_operator_sets_a_distributors_discount(ctx: &Ctx) {
     .await;
     assert!(!missing.status.success());
     assert!(missing.stderr.contains("dist_000000000000000000000000"), "{}", missing.stderr);
+}
+
+/// `--billing-provider stripe` is checked at start: without a key, or with a key bound for plain
+/// http off loopback, `serve` stops with a message naming what to fix, and never echoes the key.
+async fn a_stripe_provider_without_a_usable_configuration_refuses_to_start(ctx: &Ctx) {
+    let serve = ["serve", "--database-url", ctx.url(), "--bind", "127.0.0.1:0", "--billing-provider", "stripe"];
+    let no_key = run_raw(&serve, &[("PARTNERD_STRIPE_SECRET_KEY", "")]).await;
+    assert!(!no_key.status.success(), "{}", no_key.stdout);
+    assert!(no_key.stderr.contains("PARTNERD_STRIPE_SECRET_KEY"), "{}", no_key.stderr);
+    assert!(!no_key.stdout.contains("listening on"), "{}", no_key.stdout);
+
+    let secret = "sk_test_e2e_must_not_be_printed";
+    let mut args = serve.to_vec();
+    args.extend(["--stripe-api-base", "http://stripe.example.com"]);
+    let plain_http = run_raw(&args, &[("PARTNERD_STRIPE_SECRET_KEY", secret)]).await;
+    assert!(!plain_http.status.success(), "{}", plain_http.stdout);
+    assert!(plain_http.stderr.to_lowercase().contains("stripe"), "{}", plain_http.stderr);
+    assert!(!plain_http.stderr.contains(secret) && !plain_http.stdout.contains(secret), "{}", plain_http.stderr);
 }

@@ -149,9 +149,25 @@ async fn openapi_describes_every_route_and_the_key_headers() {
         "/v1/partner/plan/preview",
         "/v1/partner/products",
     ];
-    for route in partner_routes.iter().chain(&["/v1/distributor/me"]) {
+    let billing_and_reports = [
+        "/v1/partner/billing/invoices",
+        "/v1/partner/billing/invoices/{id}",
+        "/v1/partner/billing/invoices/{id}/pdf",
+        "/v1/distributor/billing/invoices",
+        "/v1/distributor/billing/invoices/{id}",
+        "/v1/distributor/billing/invoices/{id}/pdf",
+        "/v1/partner/usage",
+        "/v1/partner/dashboard",
+        "/v1/partner/analytics",
+        "/v1/distributor/reports/usage",
+        "/v1/distributor/dashboard",
+        "/v1/distributor/analytics",
+    ];
+    for route in partner_routes.iter().chain(&["/v1/distributor/me"]).chain(&billing_and_reports) {
         assert!(paths.contains(route), "{route} is not documented");
     }
+    let pdf = &doc["paths"]["/v1/partner/billing/invoices/{id}/pdf"]["get"]["responses"]["200"]["content"];
+    assert!(pdf.get("application/pdf").is_some(), "the PDF route documents its content type: {pdf}");
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["partnerKey"]["name"], "X-Partner-Key");
     assert_eq!(schemes["distributorKey"]["name"], "X-Distributor-Key");
