@@ -62,8 +62,18 @@ pub async fn serve(platform: Platform, args: &ServeArgs, listener: TcpListener) 
 /// only matters while no worker is claiming.
 const LEASE_SWEEP: Duration = Duration::from_secs(10);
 
+/// Waits `period`, or less if `stop` is raised meanwhile; `false` once the task should stop. A
+/// pass under way is never cut short: stopping is only checked between passes.
+async fn pause(period: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(period) => {}
+        changed = stop.changed() => if changed.is_err() { return false },
+    }
+    !*stop.borrow()
+}
+
 async fn sweep_leases(workers: WorkerService, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
+    loop {
         match workers.expire_leases().await {
             Ok(swept) if swept.requeued + swept.failed > 0 => {
                 tracing::info!(requeued = swept.requeued, failed = swept.failed, "expired run leases");
@@ -71,26 +81,16 @@ async fn sweep_leases(workers: WorkerService, mut stop: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "could not sweep expired run leases"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(LEASE_SWEEP) => {}
-            _ = stop.changed() => {}
+        if !pause(LEASE_SWEEP, &mut stop).await {
+            return;
         }
     }
 }
 
-/// Issues the invoices that are due every `every` (first one `every` after start) until `stop`:
-/// a pass under way finishes (each invoice is one transaction, so stopping mid-pass would be
-/// safe too).
+/// Issues the invoices that are due every `every` (the first pass one interval after start)
+/// until `stop` (each invoice is one transaction, so stopping mid-pass would be safe too).
 async fn issue_invoices(invoices: InvoiceService, every: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        // The first pass comes one interval after start, like every later one.
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => {}
-        }
-        if *stop.borrow() {
-            return;
-        }
+    while pause(every, &mut stop).await {
         match invoices.issue_due(OffsetDateTime::now_utc()).await {
             Ok(report) if report != IssueReport::default() => tracing::info!(
                 partners = report.partners_renewed,
@@ -107,16 +107,9 @@ async fn issue_invoices(invoices: InvoiceService, every: Duration, mut stop: wat
 }
 
 /// Writes the counted API requests to the database every `every` until `stop`. A flush that
-/// fails keeps its counts for the next one; a flush under way is never cut short.
+/// fails keeps its counts for the next one.
 async fn flush_request_counts(counter: Arc<RequestCounter>, every: Duration, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            changed = stop.changed() => if changed.is_err() { return },
-        }
-        if *stop.borrow() {
-            return;
-        }
+    while pause(every, &mut stop).await {
         if let Err(error) = counter.flush().await {
             let pending = counter.pending();
             tracing::warn!(%error, pending, "could not record API request counts; keeping them for the next flush");

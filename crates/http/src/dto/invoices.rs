@@ -27,11 +27,8 @@ pub struct InvoiceListQuery {
 
 impl InvoiceListQuery {
     pub fn into_page(self) -> Result<Page, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_field("limit", "must be from 1 to 100"));
-        }
-        Ok(Page { limit: Some(limit), starting_after: self.starting_after })
+        let limit = super::checked_limit(Some(self.limit.unwrap_or(DEFAULT_LIMIT)), MAX_LIMIT)?;
+        Ok(Page { limit, starting_after: self.starting_after })
     }
 }
 

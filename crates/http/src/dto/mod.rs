@@ -144,12 +144,21 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn into_page(self) -> Result<partnerd_domain::ports::Page, crate::ApiError> {
-        if let Some(limit) = self.limit
-            && !(1..=1000).contains(&limit)
-        {
-            return Err(crate::ApiError::invalid_field("limit", "must be from 1 to 1000"));
+        Ok(partnerd_domain::ports::Page {
+            limit: checked_limit(self.limit, 1000)?,
+            starting_after: self.starting_after,
+        })
+    }
+}
+
+/// A page size from the query string: `None` stays `None`; anything outside `1..=max` is
+/// `INVALID_FIELD` naming `limit`.
+pub fn checked_limit(limit: Option<u32>, max: u32) -> Result<Option<u32>, crate::ApiError> {
+    match limit {
+        Some(n) if !(1..=max).contains(&n) => {
+            Err(crate::ApiError::invalid_field("limit", format!("must be from 1 to {max}")))
         }
-        Ok(partnerd_domain::ports::Page { limit: self.limit, starting_after: self.starting_after })
+        _ => Ok(limit),
     }
 }
 
